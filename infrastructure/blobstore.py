@@ -1,0 +1,84 @@
+"""Blobs on the local filesystem, under names the server generates.
+
+A blob is written to ``tmp/`` first and renamed into place only after an fsync, so a
+location handed out always holds a complete file; a crash mid-upload leaves only a
+temporary file behind. Locations look like ``3f/3f2a…`` (32 hex digits) and are
+checked on the way back in, so no caller-supplied string ever becomes a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from application.ports import BlobNotFound, StoredBlob
+
+_LOCATION = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
+
+
+class LocalBlobWriter:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._name = uuid.uuid4().hex
+        self._tmp_path = root / "tmp" / self._name
+        self._file: BinaryIO | None = self._tmp_path.open("xb")
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, chunk: bytes) -> None:
+        assert self._file is not None, "blob already committed or aborted"
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self._size += len(chunk)
+
+    def commit(self) -> StoredBlob:
+        assert self._file is not None, "blob already committed or aborted"
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        location = f"{self._name[:2]}/{self._name}"
+        final_path = self._root / location
+        final_path.parent.mkdir(exist_ok=True)
+        os.replace(self._tmp_path, final_path)
+        _fsync_dir(final_path.parent)
+        return StoredBlob(location=location, size=self._size, sha256=self._hash.hexdigest())
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._tmp_path.unlink(missing_ok=True)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self.root)
+
+    def open(self, location: str) -> BinaryIO:
+        if not _LOCATION.fullmatch(location):
+            raise BlobNotFound(f"not a blob location: {location!r}")
+        try:
+            return (self.root / location).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob at {location}") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,39 @@
+"""Connecting to Temporal: once per process, retried while the server is away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from temporalio.client import Client
+
+from infrastructure.config import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """One connection attempt; ``lazy`` defers it to the first call (for the API)."""
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy
+    )
+
+
+async def connect_with_retry(settings: Settings, stop: asyncio.Event) -> Client | None:
+    """Connects, retrying with backoff until it works; None when ``stop`` is set first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await connect(settings)
+        except RuntimeError as err:  # temporalio reports connect failures as RuntimeError
+            log.warning(
+                "temporal_unreachable",
+                address=settings.temporal_address,
+                error=str(err),
+                retry_in_seconds=delay,
+            )
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            delay = min(delay * 2, 10.0)
+    return None

