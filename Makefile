@@ -10,7 +10,7 @@ DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 
-.PHONY: help install dev temporal-dev run run-workflow-worker run-temporal-worker test lint format clean
+.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +23,7 @@ install: ## Install uv (if missing), libmagic (if missing) and the locked enviro
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq libmagic1; fi; }
 	@$(UV) sync --locked --quiet
 
-dev: install ## Run everything: Temporal dev server + UI, API, pipeline worker, Temporal worker (Ctrl-C stops all)
+dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read and Temporal workers (Ctrl-C stops all)
 	@mkdir -p $(DATA_DIR)
 	@echo ""
 	@echo "  API         $(API_URL)   (docs: $(API_URL)/docs)"
@@ -43,6 +43,9 @@ run: install ## Run the API (uvicorn) on 127.0.0.1:8000
 run-workflow-worker: install ## Run the pipeline worker (event store -> workflow starts)
 	$(UV) run --no-sync python -m infrastructure.pipeline_worker
 
+run-read-worker: install ## Run the read worker (event store -> read model for GET /artifacts)
+	$(UV) run --no-sync python -m infrastructure.read_worker
+
 run-temporal-worker: install ## Run the Temporal worker (ProcessArtifactWorkflow and its activities)
 	$(UV) run --no-sync python -m infrastructure.temporal.worker
 
@@ -53,6 +56,16 @@ lint: install ## ruff (lint and format check) and mypy --strict
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
+	$(UV) run --no-sync python scripts/check_compose.py
+
+check-compose: install ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
+	$(UV) run --no-sync python scripts/check_compose.py
+
+docker-up: ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy
+	docker compose up --detach --build --wait
+
+docker-down: ## Stop the stack (volumes are kept; `docker compose down --volumes` deletes them)
+	docker compose down
 
 format: install ## Apply ruff's fixes and formatting
 	$(UV) run --no-sync ruff check --fix .

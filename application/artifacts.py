@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 
-from application.ports import ProcessingRequest
+from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
 from domain.artifact import Artifact, ArtifactCreated
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    type: str
+    at: datetime
+    version: int
 
 
 class ArtifactNotFound(LookupError):  # noqa: N818 - a domain word
@@ -26,6 +36,7 @@ class ArtifactsApplication(Application[UUID]):
 
     # Fixed, so that renaming the class never orphans stored tracking positions.
     name = "Artifacts"
+    last_written_position = 0
 
     def create_artifact(
         self,
@@ -44,8 +55,16 @@ class ArtifactsApplication(Application[UUID]):
             sha256=sha256,
             storage_location=storage_location,
         )
-        self.save(artifact)
+        self._save(artifact)
         return artifact.id
+
+    def _save(self, artifact: Artifact) -> None:
+        recordings = self.save(artifact)
+        if recordings:
+            # The read model's position to wait for, for reads that must see this write.
+            self.last_written_position = max(
+                self.last_written_position, recordings[-1].notification.id
+            )
 
     def get_artifact(self, artifact_id: UUID) -> Artifact:
         """Returns the artifact's current state; raises ``ArtifactNotFound``."""
@@ -55,22 +74,97 @@ class ArtifactsApplication(Application[UUID]):
             raise ArtifactNotFound(f"no artifact with id {artifact_id}") from None
         return artifact
 
-    def record_processing_result(self, artifact_id: UUID, *, mime_type: str) -> None:
-        """Records success; an identical repeat adds no event."""
-        self._update(artifact_id, lambda artifact: artifact.record_processed(mime_type=mime_type))
-
-    def record_processing_failure(self, artifact_id: UUID, *, reason: str, message: str) -> None:
-        """Records failure with a machine-readable reason; an identical repeat adds no event."""
+    def record_processing_started(self, artifact_id: UUID, *, run: int, workflow_id: str) -> None:
+        """Records that processing run ``run`` is under way (status ``processing``)."""
         self._update(
-            artifact_id, lambda artifact: artifact.record_failed(reason=reason, message=message)
+            artifact_id, lambda artifact: artifact.record_started(run=run, workflow_id=workflow_id)
         )
 
-    def _update(self, artifact_id: UUID, command: Callable[[Artifact], None]) -> None:
+    def record_processing_result(
+        self,
+        artifact_id: UUID,
+        *,
+        run: int,
+        facts: ContentFacts,
+        summary: SummaryCandidate | None = None,
+    ) -> None:
+        """Records success and the summary candidate together (one atomic save).
+
+        A retried write-back of the same result adds no event.
+        """
+
+        def command(artifact: Artifact) -> None:
+            artifact.record_processed(
+                run=run,
+                mime_type=facts.mime_type,
+                kind=facts.kind,
+                page_count=facts.page_count,
+                char_count=facts.char_count,
+                text_locations=list(facts.text_locations),
+                details=dict(facts.details),
+            )
+            if summary is not None:
+                artifact.add_summary_candidate(
+                    run=run,
+                    text=summary.text,
+                    source=summary.source,
+                    model=summary.model,
+                    pipeline_version=summary.pipeline_version,
+                )
+
+        self._update(artifact_id, command)
+
+    def record_processing_failure(
+        self, artifact_id: UUID, *, run: int, reason: str, message: str
+    ) -> None:
+        """Records failure with a machine-readable reason; an identical repeat adds no event."""
+        self._update(
+            artifact_id,
+            lambda artifact: artifact.record_failed(run=run, reason=reason, message=message),
+        )
+
+    def request_reprocessing(self, artifact_id: UUID) -> int:
+        """Opens the artifact's next processing run (``ReprocessingRequested``); returns it.
+
+        The pipeline worker starts a new, distinct workflow run for it.
+        """
+        runs: list[int] = []
+        self._update(artifact_id, lambda artifact: runs.append(artifact.request_reprocessing()))
+        return runs[-1]
+
+    def processing_request_for(self, artifact_id: UUID, *, run: int) -> ProcessingRequest:
+        """The request for the artifact's processing run ``run``."""
+        artifact = self.get_artifact(artifact_id)
+        return ProcessingRequest(
+            artifact_id=artifact.id,
+            storage_location=artifact.storage_location,
+            filename=artifact.filename,
+            content_type=artifact.content_type,
+            size=artifact.size,
+            sha256=artifact.sha256,
+            run=run,
+        )
+
+    def history(self, artifact_id: UUID) -> list[HistoryEntry]:
+        """The artifact's domain events, oldest first: what happened to the file."""
+        events = cast("list[Artifact.Event]", list(self.repository.event_store.get(artifact_id)))
+        if not events:
+            raise ArtifactNotFound(f"no artifact with id {artifact_id}")
+        return [
+            HistoryEntry(
+                type=type(event).__name__,
+                at=event.timestamp,
+                version=event.originator_version,
+            )
+            for event in events
+        ]
+
+    def _update(self, artifact_id: UUID, command: Callable[[Artifact], object]) -> None:
         for attempt in range(_CONFLICT_RETRIES):
             artifact = self.get_artifact(artifact_id)
             command(artifact)
             try:
-                self.save(artifact)
+                self._save(artifact)
             except RecordConflictError:
                 if attempt == _CONFLICT_RETRIES - 1:
                     raise

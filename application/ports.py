@@ -6,7 +6,7 @@ This module imports only the standard library: Temporal workflow code imports
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 from uuid import UUID
 
@@ -25,6 +25,25 @@ class ProcessingRequest:
     content_type: str
     size: int
     sha256: str
+    # 0 for the run the upload triggers; each reprocessing request opens the next one.
+    run: int = 0
+
+
+@dataclass(frozen=True)
+class ContentFacts:
+    """What extracting an artifact's content found: small facts and blob references.
+
+    ``text_locations`` are blobs of extracted text, in order (PDF pages end with a form
+    feed); ``details`` holds kind-specific facts such as an image's width and height or a
+    text's detected encoding.
+    """
+
+    mime_type: str
+    kind: str
+    page_count: int | None
+    char_count: int
+    text_locations: list[str] = field(default_factory=list)
+    details: dict[str, str | int | bool] = field(default_factory=dict)
 
 
 class WorkflowOrchestrator(Protocol):
@@ -79,4 +98,43 @@ class BlobStore(Protocol):
 
     def open(self, location: str) -> BinaryIO:
         """Opens a stored blob for reading; raises ``BlobNotFound``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SummaryCandidate:
+    """A summary of an artifact's text and where it came from.
+
+    ``source`` names the adapter (``lexrank``, ``openai``), ``model`` what produced the
+    words (the chat model the endpoint reported, or ``lexrank``), and ``pipeline_version``
+    the deployment, so that a summary can be told apart from one a later version writes.
+    """
+
+    text: str
+    source: str
+    model: str
+    pipeline_version: str
+
+
+class SummaryUnavailable(Exception):  # noqa: N818 - a domain word
+    """No summary could be had; ``retryable`` says whether asking again may help.
+
+    A timeout or an overloaded endpoint is worth retrying (Temporal owns the retries);
+    a rejected request (bad credentials, unknown model) is not.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Summarizer(Protocol):
+    """Writes a short summary of a document's text."""
+
+    def summarize(self, text: str) -> SummaryCandidate:
+        """Summarizes ``text``; an empty or blank text has an empty summary.
+
+        Implementations bound the text they read, so any length may be passed. Raises
+        ``SummaryUnavailable`` when no summary can be had.
+        """
         ...

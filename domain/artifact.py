@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -23,6 +24,14 @@ class InvalidArtifact(ArtifactError):  # noqa: N818 - a domain word, not an "Err
 
 class OutcomeAlreadyRecorded(ArtifactError):  # noqa: N818
     """A different processing outcome was already recorded for this artifact."""
+
+
+class StaleRun(ArtifactError):  # noqa: N818
+    """A write-back names a processing run that a reprocessing request has superseded."""
+
+
+class ReprocessingNotAllowed(ArtifactError):  # noqa: N818
+    """Reprocessing was asked for while a run is still in progress."""
 
 
 class ArtifactStatus(StrEnum):
@@ -56,7 +65,12 @@ def sanitise_filename(name: str) -> str:
 
 
 class Artifact(Aggregate):
-    """An uploaded file, from its arrival to the outcome of its processing."""
+    """An uploaded file, from its arrival to the outcome of its processing.
+
+    Processing happens in numbered runs: run 0 is triggered by the upload, each
+    reprocessing request opens the next one. Every outcome event names its run, so a
+    late write-back from an earlier run can never overwrite a later run's result.
+    """
 
     # EventStoreDB numbers stream positions from 0; eventsourcing defaults to 1.
     INITIAL_VERSION = 0
@@ -68,12 +82,33 @@ class Artifact(Aggregate):
         sha256: str
         storage_location: str
 
+    class ProcessingStarted(Aggregate.Event):
+        run: int
+        workflow_id: str
+
     class ArtifactProcessed(Aggregate.Event):
+        run: int
         mime_type: str
+        kind: str
+        page_count: int | None
+        char_count: int
+        text_locations: list[str]
+        details: dict[str, Any]
+
+    class SummaryCandidateAdded(Aggregate.Event):
+        run: int
+        text: str
+        source: str
+        model: str
+        pipeline_version: str
 
     class ArtifactProcessingFailed(Aggregate.Event):
+        run: int
         reason: str
         message: str
+
+    class ReprocessingRequested(Aggregate.Event):
+        run: int
 
     @event(ArtifactCreated)
     def __init__(
@@ -90,8 +125,19 @@ class Artifact(Aggregate):
         self.size = size
         self.sha256 = sha256
         self.storage_location = storage_location
+        self.run = 0
+        self.workflow_id: str | None = None
+        self._reset_outcome()
+
+    def _reset_outcome(self) -> None:
         self.status = ArtifactStatus.UPLOADED
         self.mime_type: str | None = None
+        self.kind: str | None = None
+        self.page_count: int | None = None
+        self.char_count: int | None = None
+        self.text_locations: list[str] = []
+        self.details: dict[str, Any] = {}
+        self.summary: dict[str, str] | None = None
         self.failure_reason: str | None = None
         self.failure_message: str | None = None
 
@@ -124,19 +170,79 @@ class Artifact(Aggregate):
     def has_outcome(self) -> bool:
         return self.status in (ArtifactStatus.PROCESSED, ArtifactStatus.FAILED)
 
-    def record_processed(self, *, mime_type: str) -> None:
+    def record_started(self, *, run: int, workflow_id: str) -> None:
+        """Records that run ``run`` is under way; repeats and late retries are no-ops."""
+        self._guard_current_run(run)
+        if self.status is not ArtifactStatus.UPLOADED:
+            return
+        self._started(run=run, workflow_id=workflow_id)
+
+    def record_processed(
+        self,
+        *,
+        run: int,
+        mime_type: str,
+        kind: str,
+        page_count: int | None,
+        char_count: int,
+        text_locations: list[str],
+        details: dict[str, Any],
+    ) -> None:
         """Records success; repeating the same outcome is a no-op (retried write-backs)."""
-        if self.status is ArtifactStatus.PROCESSED and self.mime_type == mime_type:
+        self._guard_current_run(run)
+        if self.status is ArtifactStatus.PROCESSED and (
+            self.mime_type,
+            self.page_count,
+            self.char_count,
+            self.text_locations,
+        ) == (mime_type, page_count, char_count, list(text_locations)):
             return
         self._guard_outcome_not_recorded()
-        self._processed(mime_type=mime_type)
+        self._processed(
+            run=run,
+            mime_type=mime_type,
+            kind=kind,
+            page_count=page_count,
+            char_count=char_count,
+            text_locations=list(text_locations),
+            details=dict(details),
+        )
 
-    def record_failed(self, *, reason: str, message: str) -> None:
+    def add_summary_candidate(
+        self, *, run: int, text: str, source: str, model: str, pipeline_version: str
+    ) -> None:
+        """Adds the run's summary candidate; one per run, a repeat is a no-op."""
+        self._guard_current_run(run)
+        if self.summary is not None:
+            return
+        self._summary_added(
+            run=run, text=text, source=source, model=model, pipeline_version=pipeline_version
+        )
+
+    def record_failed(self, *, run: int, reason: str, message: str) -> None:
         """Records failure; repeating the same outcome is a no-op (retried write-backs)."""
+        self._guard_current_run(run)
         if self.status is ArtifactStatus.FAILED and self.failure_reason == reason:
             return
         self._guard_outcome_not_recorded()
-        self._failed(reason=reason, message=message)
+        self._failed(run=run, reason=reason, message=message)
+
+    def request_reprocessing(self) -> int:
+        """Opens the next processing run and returns its number.
+
+        Only once the current run has an outcome: reprocessing is for a failure, or for a
+        result an improved pipeline would do better; it never races a run in progress.
+        """
+        if not self.has_outcome:
+            raise ReprocessingNotAllowed(
+                f"artifact {self.id} is {self.status.value}; reprocess it once it has an outcome"
+            )
+        self._reprocessing_requested(run=self.run + 1)
+        return self.run
+
+    def _guard_current_run(self, run: int) -> None:
+        if run != self.run:
+            raise StaleRun(f"artifact {self.id} is on processing run {self.run}, not {run}")
 
     def _guard_outcome_not_recorded(self) -> None:
         if self.has_outcome:
@@ -144,16 +250,52 @@ class Artifact(Aggregate):
                 f"artifact {self.id} already has the outcome {self.status.value!r}"
             )
 
+    @event(ProcessingStarted)
+    def _started(self, *, run: int, workflow_id: str) -> None:
+        self.status = ArtifactStatus.PROCESSING
+        self.workflow_id = workflow_id
+
     @event(ArtifactProcessed)
-    def _processed(self, *, mime_type: str) -> None:
+    def _processed(
+        self,
+        *,
+        run: int,
+        mime_type: str,
+        kind: str,
+        page_count: int | None,
+        char_count: int,
+        text_locations: list[str],
+        details: dict[str, Any],
+    ) -> None:
         self.status = ArtifactStatus.PROCESSED
         self.mime_type = mime_type
+        self.kind = kind
+        self.page_count = page_count
+        self.char_count = char_count
+        self.text_locations = list(text_locations)
+        self.details = dict(details)
+
+    @event(SummaryCandidateAdded)
+    def _summary_added(
+        self, *, run: int, text: str, source: str, model: str, pipeline_version: str
+    ) -> None:
+        self.summary = {
+            "text": text,
+            "source": source,
+            "model": model,
+            "pipeline_version": pipeline_version,
+        }
 
     @event(ArtifactProcessingFailed)
-    def _failed(self, *, reason: str, message: str) -> None:
+    def _failed(self, *, run: int, reason: str, message: str) -> None:
         self.status = ArtifactStatus.FAILED
         self.failure_reason = reason
         self.failure_message = message
+
+    @event(ReprocessingRequested)
+    def _reprocessing_requested(self, *, run: int) -> None:
+        self.run = run
+        self._reset_outcome()
 
 
 # The events under the names the design and the docs use; their topics are
@@ -161,6 +303,9 @@ class Artifact(Aggregate):
 ArtifactCreated = Artifact.ArtifactCreated
 ArtifactProcessed = Artifact.ArtifactProcessed
 ArtifactProcessingFailed = Artifact.ArtifactProcessingFailed
+ProcessingStarted = Artifact.ProcessingStarted
+SummaryCandidateAdded = Artifact.SummaryCandidateAdded
+ReprocessingRequested = Artifact.ReprocessingRequested
 
 __all__ = [
     "Artifact",
@@ -171,5 +316,10 @@ __all__ = [
     "ArtifactStatus",
     "InvalidArtifact",
     "OutcomeAlreadyRecorded",
+    "ProcessingStarted",
+    "ReprocessingNotAllowed",
+    "ReprocessingRequested",
+    "StaleRun",
+    "SummaryCandidateAdded",
     "sanitise_filename",
 ]

@@ -7,10 +7,13 @@ sets ``temporal_address``. Every process of the service reads this one class.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from application.processing import SUPPORTED_TYPES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,14 +21,37 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TASK_QUEUE = "artifact_processing"
 
 
+# The URI schemes kurrentdbclient accepts (esdb is EventStoreDB's, kurrentdb its new name's).
+_EVENTSTOREDB_SCHEMES = frozenset(
+    {"esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover", "kdb", "kdb+discover"}
+)
+# The parts of POSTGRES_DSN that eventsourcing's PostgreSQL factory can take, by setting.
+_DSN_FIELDS = {
+    "host": "postgres_host",
+    "port": "postgres_port",
+    "dbname": "postgres_dbname",
+    "user": "postgres_user",
+    "password": "postgres_password",
+}
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors name the setting but never echo inputs: they may hold passwords (POSTGRES_DSN).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # Everything the service stores locally (blobs, SQLite databases) lives under here.
     data_dir: Path = PROJECT_ROOT / "data"
 
-    # The event store: "sqlite" (embedded default, a file under DATA_DIR) or "postgres".
-    event_store: Literal["sqlite", "postgres"] = "sqlite"
+    # The event store: "sqlite" (embedded default, a file under DATA_DIR), "postgres" or
+    # "eventstoredb"; each is eventsourcing's own persistence module (eventstore/__init__.py).
+    event_store: Literal["sqlite", "postgres", "eventstoredb"] = "sqlite"
+    # Where the consumers of the event stream (pipeline worker, read worker) record their
+    # positions. EventStoreDB has no tracking recorder, so with it they live here. Unset: the
+    # event store itself when it is sqlite or postgres, else sqlite (see _default_tracking).
+    tracking_store: Literal["sqlite", "postgres"] = "sqlite"
+    # A consumer whose subscription has delivered nothing for this long while events it
+    # follows are waiting resubscribes (EventStoreDB's catch-up subscription can stall).
+    subscription_stall_seconds: float = Field(default=30, gt=0)
     # How often the SQLite subscription looks for new events (it has no push channel).
     sqlite_poll_interval: float = Field(default=0.1, gt=0, le=10)
     postgres_host: str = "127.0.0.1"
@@ -35,6 +61,14 @@ class Settings(BaseSettings):
     postgres_password: SecretStr = SecretStr("")
     # Lets several deployments (or test runs) share one database without sharing tables.
     postgres_schema: str = "public"
+    # Alternative to the five settings above: postgresql://user:password@host:port/dbname (or
+    # "host=... dbname=..."); the parts it names win. TLS and the like: libpq's PGSSLMODE etc.
+    postgres_dsn: SecretStr | None = None
+    # Such as esdb://localhost:2113?Tls=false, or kurrentdb://user:password@host:2113 (TLS).
+    eventstoredb_uri: SecretStr | None = None
+    # PEM text of the CA that signed the server's certificate, when the system's CAs did not
+    # (the URI's TlsCaFile=/path does the same from a file).
+    eventstoredb_root_certificates: str | None = None
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -53,9 +87,88 @@ class Settings(BaseSettings):
     # How long a stopping worker lets running activities finish (SIGTERM grace).
     shutdown_grace_seconds: float = Field(default=20, ge=0)
 
+    # Processing. Comma-separated MIME types; others fail with reason unsupported_type.
+    # Empty: every type the pipeline can process (PDF, text-like, common images).
+    allowed_mime_types: str = ""
+    # Pages beyond this fail with too_many_pages, before any page is read.
+    pdf_max_pages: int = Field(default=1000, ge=1)
+    pdf_page_batch: int = Field(default=25, ge=1)
+    # The PDF parser runs in a child process with these limits (hostile PDFs).
+    pdf_cpu_seconds: int = Field(default=60, ge=1)
+    pdf_memory_mb: int = Field(default=1024, ge=64)
+    pdf_timeout_seconds: int = Field(default=120, ge=1)
+    text_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    image_max_pixels: int = Field(default=89_478_485, ge=1)
+    # "lexrank" works offline and deterministically; "openai" calls any OpenAI-compatible
+    # chat endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL).
+    summarizer: Literal["lexrank", "openai"] = "lexrank"
+    summary_sentences: int = Field(default=3, ge=1, le=50)
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = None
+    openai_timeout_seconds: float = Field(default=60, gt=0)
+    # Recorded with every summary, so results can be told apart after the pipeline improves.
+    pipeline_version: str = "1"
+    # How long GET /artifacts waits for the read model to show this API's own writes.
+    read_model_wait_seconds: float = Field(default=1.0, ge=0)
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tracking(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tracking_store") in (None, ""):
+            store = str(data.get("event_store") or "sqlite").lower()
+            data = {**data, "tracking_store": "postgres" if store == "postgres" else "sqlite"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_connections(self) -> Self:
+        # Fail at start, naming the setting, rather than at the first event.
+        if self.postgres_dsn is not None:
+            self._apply_postgres_dsn(self.postgres_dsn.get_secret_value())
+        if self.summarizer == "openai" and not (self.openai_base_url and self.openai_model):
+            raise ValueError("SUMMARIZER=openai needs OPENAI_BASE_URL and OPENAI_MODEL")
+        if self.event_store == "eventstoredb":
+            if self.eventstoredb_uri is None or not self.eventstoredb_uri.get_secret_value():
+                raise ValueError(
+                    "EVENT_STORE=eventstoredb needs EVENTSTOREDB_URI "
+                    "(such as esdb://localhost:2113?Tls=false)"
+                )
+            scheme = self.eventstoredb_uri.get_secret_value().partition("://")[0].lower()
+            if scheme not in _EVENTSTOREDB_SCHEMES:
+                raise ValueError(
+                    f"EVENTSTOREDB_URI must start with one of "
+                    f"{', '.join(s + '://' for s in sorted(_EVENTSTOREDB_SCHEMES))}"
+                )
+        return self
+
+    def _apply_postgres_dsn(self, dsn: str) -> None:
+        try:
+            parts = conninfo_to_dict(dsn)
+        except Exception as err:  # psycopg names the problem; the DSN itself may hold a secret
+            raise ValueError(f"POSTGRES_DSN is not a valid connection string: {err}") from None
+        unsupported = sorted(set(parts) - set(_DSN_FIELDS))
+        if unsupported:
+            raise ValueError(
+                f"POSTGRES_DSN: {', '.join(unsupported)} not supported here; "
+                "use libpq's environment variables (PGSSLMODE, ...) instead"
+            )
+        for key, value in parts.items():
+            if key == "password":
+                self.postgres_password = SecretStr(str(value))
+            elif key == "port":
+                self.postgres_port = int(str(value))
+            else:
+                setattr(self, _DSN_FIELDS[key], str(value))
+
+    @property
+    def allowed_types(self) -> frozenset[str]:
+        """The MIME types processed: ALLOWED_MIME_TYPES within what the pipeline supports."""
+        chosen = {t.strip().lower() for t in self.allowed_mime_types.split(",") if t.strip()}
+        return frozenset(chosen) if chosen else SUPPORTED_TYPES
 
     @property
     def blob_dir(self) -> Path:

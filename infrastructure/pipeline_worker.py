@@ -8,7 +8,15 @@ position is never recorded before every earlier start has succeeded.
 
 A crash between a start and its recording replays that event on restart; the
 orchestrator's start is idempotent, so the replay starts nothing new. While Temporal is
-unreachable, starts are retried with backoff and the position does not move.
+unreachable, starts are retried with backoff and the position does not move. When the
+subscription fails, ends or stalls (a database restart, EventStoreDB's catch-up subscription
+dropping), the worker resubscribes from its recorded position instead of exiting
+(``infrastructure.eventstore.following``).
+
+Several pipeline workers may run at once (during a rolling deploy, say): each starts every
+artifact, the orchestrator turns the duplicates into no-ops, and only the first to record a
+position advances it (the others get ``IntegrityError`` and move on). One is enough; more
+only buy a faster takeover.
 
 Run: ``python -m infrastructure.pipeline_worker`` (``make run-workflow-worker``).
 """
@@ -16,7 +24,7 @@ Run: ``python -m infrastructure.pipeline_worker`` (``make run-workflow-worker``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import threading
 from typing import Any
 
@@ -27,10 +35,12 @@ from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication, processing_request
 from application.ports import WorkflowOrchestrator
-from domain.artifact import ArtifactCreated
+from domain.artifact import ArtifactCreated, ReprocessingRequested
 from infrastructure.config import Settings
 from infrastructure.di.container import add_temporal, build_container
 from infrastructure.eventstore import tracking_recorder
+from infrastructure.eventstore.following import Progress, follow
+from infrastructure.healthcheck import beat, heartbeat_path
 from infrastructure.logging import configure_logging
 from infrastructure.signals import stop_on_signals
 from infrastructure.temporal.connection import connect_with_retry
@@ -38,6 +48,8 @@ from infrastructure.temporal.connection import connect_with_retry
 log = structlog.get_logger(__name__)
 
 CONSUMER = "pipeline_worker"
+# The upload's run and every reprocessing run each start one workflow.
+TOPICS = [get_topic(ArtifactCreated), get_topic(ReprocessingRequested)]
 _END = object()
 
 
@@ -51,6 +63,7 @@ class PipelineWorker:
         max_in_flight: int = 16,
         drain_seconds: float = 5.0,
         max_retry_delay: float = 30.0,
+        stall_seconds: float = 30.0,
     ) -> None:
         self._artifacts = artifacts
         self._tracking = tracking
@@ -58,6 +71,7 @@ class PipelineWorker:
         self._max_in_flight = max_in_flight
         self._drain_seconds = drain_seconds
         self._max_retry_delay = max_retry_delay
+        self._stall_seconds = stall_seconds
 
     @property
     def position(self) -> int | None:
@@ -65,57 +79,100 @@ class PipelineWorker:
         return self._tracking.max_tracking_id(self._artifacts.name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Processes events until ``stop`` is set; raises if the subscription fails."""
+        """Processes events until ``stop`` is set.
+
+        A subscription that fails, ends or stalls is replaced by a new one from the recorded
+        position (``infrastructure.eventstore.following``), so a dropped database connection
+        delays starts but never ends the worker.
+        """
+        log.info("pipeline_worker_started", max_in_flight=self._max_in_flight)
+        try:
+            await follow(
+                self._follow_once,
+                stop,
+                consumer=CONSUMER,
+                recorder=self._artifacts.recorder,
+                topics=TOPICS,
+                stall_seconds=self._stall_seconds,
+            )
+        finally:
+            try:
+                position = await asyncio.to_thread(lambda: self.position)
+            except Exception:  # the store is away; the position is safe where it is
+                position = None
+            log.info("pipeline_worker_stopped", position=position)
+
+    async def _follow_once(self, end: asyncio.Event, progress: Progress) -> None:
+        """One subscription: from the recorded position until ``end`` is set or it fails."""
         position = await asyncio.to_thread(lambda: self.position)
-        subscription = ApplicationSubscription(
-            self._artifacts, gt=position, topics=[get_topic(ArtifactCreated)]
+        # Subscribing is a network call on EventStoreDB (and PostgreSQL); one that hangs is a
+        # stall too.
+        subscription = await asyncio.wait_for(
+            asyncio.to_thread(ApplicationSubscription, self._artifacts, position, TOPICS),
+            timeout=self._stall_seconds,
         )
-        log.info("pipeline_worker_started", position=position)
+        progress.start_at(position)
+        log.info("pipeline_worker_subscribed", position=position)
         events: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_in_flight)
         starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None] = asyncio.Queue(
             maxsize=self._max_in_flight
         )
+        in_flight: set[asyncio.Task[bool]] = set()
+        closing = threading.Event()
         reader = threading.Thread(
-            target=_read, args=(subscription, events, asyncio.get_running_loop()), daemon=True
+            target=_read,
+            args=(subscription, events, asyncio.get_running_loop(), progress, closing),
+            name=f"{CONSUMER}-subscription",
+            daemon=True,
         )
         reader.start()
-        starter = asyncio.create_task(self._start_in_order(events, starts))
-        recorder = asyncio.create_task(self._record_in_order(starts))
-        stopping = asyncio.create_task(stop.wait())
+        starter = asyncio.create_task(self._start_in_order(events, starts, in_flight))
+        recorder = asyncio.create_task(self._record_in_order(starts, progress))
+        ending = asyncio.create_task(end.wait())
         try:
-            done, _ = await asyncio.wait(
-                {starter, recorder, stopping}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done - {stopping}:
-                task.result()  # a failed reader or recorder ends the worker with its error
-            # Stopping: take no new events, give the starts in flight a moment to finish.
+            await asyncio.wait({recorder, ending}, return_when=asyncio.FIRST_COMPLETED)
+            # Ending, or the subscription ended or failed: take no new events, and give the
+            # starts in flight a moment to finish and be recorded.
             subscription.stop()
             await asyncio.wait({recorder}, timeout=self._drain_seconds)
         finally:
+            closing.set()
             subscription.stop()
-            for task in (starter, recorder, stopping):
+            tasks = [starter, recorder, ending, *in_flight]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(starter, recorder, stopping, return_exceptions=True)
-            await asyncio.to_thread(reader.join)
-            log.info(
-                "pipeline_worker_stopped", position=await asyncio.to_thread(lambda: self.position)
-            )
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(reader.join, self._drain_seconds)
+        for task in (recorder, starter):  # a failed recording, else the subscription's error
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
 
     async def _start_in_order(
         self,
         events: asyncio.Queue[Any],
         starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None],
+        in_flight: set[asyncio.Task[bool]],
     ) -> None:
-        while (item := await events.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
+        while True:
+            item = await events.get()
+            if item is _END or isinstance(item, BaseException):
+                await starts.put(None)  # lets the recorder finish what was started
+                if isinstance(item, BaseException):
+                    raise item
+                return
             event, tracking = item
             task = asyncio.create_task(self._start(event))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
             await starts.put((task, tracking))
-        await starts.put(None)
 
-    async def _start(self, event: ArtifactCreated) -> bool:
-        request = processing_request(event)
+    async def _start(self, event: ArtifactCreated | ReprocessingRequested) -> bool:
+        if isinstance(event, ReprocessingRequested):
+            request = await asyncio.to_thread(
+                self._artifacts.processing_request_for, event.originator_id, run=event.run
+            )
+        else:
+            request = processing_request(event)
         delay = 0.2
         while True:
             try:
@@ -131,7 +188,9 @@ class PipelineWorker:
                 delay = min(delay * 2, self._max_retry_delay)
 
     async def _record_in_order(
-        self, starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None]
+        self,
+        starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None],
+        progress: Progress,
     ) -> None:
         while (item := await starts.get()) is not None:
             task, tracking = item
@@ -142,23 +201,40 @@ class PipelineWorker:
                 # Another pipeline worker already recorded this position or a later one;
                 # the start above was a harmless duplicate.
                 log.info("position_already_recorded", position=tracking.notification_id)
+            progress.recorded = tracking.notification_id
 
 
 def _read(
     subscription: ApplicationSubscription[Any],
     events: asyncio.Queue[Any],
     loop: asyncio.AbstractEventLoop,
+    progress: Progress,
+    closing: threading.Event,
 ) -> None:
     """Feeds the blocking subscription into the event loop, with back-pressure."""
 
-    def put(item: object) -> None:
-        # RuntimeError or CancelledError: the loop is shutting down.
-        with contextlib.suppress(RuntimeError, asyncio.CancelledError):
-            asyncio.run_coroutine_threadsafe(events.put(item), loop).result()
+    def put(item: object) -> bool:
+        try:
+            future = asyncio.run_coroutine_threadsafe(events.put(item), loop)
+        except RuntimeError:  # the loop is closed
+            return False
+        # Back-pressure blocks here; ``closing`` frees the thread when nobody will read on.
+        while not closing.is_set():
+            try:
+                future.result(timeout=0.1)
+            except TimeoutError:
+                continue
+            except (RuntimeError, concurrent.futures.CancelledError):
+                return False
+            return True
+        future.cancel()
+        return False
 
     try:
         for event, tracking in subscription:
-            put((event, tracking))
+            progress.received = tracking.notification_id
+            if not put((event, tracking)):
+                return
     except BaseException as err:
         put(err)
     else:
@@ -183,8 +259,13 @@ async def _main(settings: Settings) -> None:
         tracking_recorder(settings, CONSUMER),
         container[WorkflowOrchestrator],  # type: ignore[type-abstract]
         max_in_flight=settings.pipeline_max_in_flight,
+        stall_seconds=settings.subscription_stall_seconds,
     )
-    await worker.run(stop)
+    heartbeat = asyncio.create_task(beat(heartbeat_path(settings, CONSUMER), stop))
+    try:
+        await worker.run(stop)
+    finally:
+        heartbeat.cancel()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from infrastructure.api.app import create_app
 from infrastructure.config import Settings
 from infrastructure.di.container import build_container
 from infrastructure.logging import configure_logging
+from infrastructure.read_model import artifact_catalog
 from infrastructure.temporal.connection import connect
 
 
@@ -39,6 +40,10 @@ def build_app(settings: Settings) -> FastAPI:
         blob_store=container[BlobStore],  # type: ignore[type-abstract]
         max_upload_bytes=settings.max_upload_bytes,
         temporal_probe=temporal_probe,
+        catalog=artifact_catalog(settings),
+        read_model_wait_seconds=settings.read_model_wait_seconds,
+        temporal_ui_url=settings.temporal_ui_url,
+        temporal_namespace=settings.temporal_namespace,
         lifespan=lifespan,
     )
 

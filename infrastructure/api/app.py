@@ -8,25 +8,31 @@ synchronous, so its calls run in the thread pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from application.artifacts import ArtifactNotFound, ArtifactsApplication
-from application.ports import BlobStore
-from domain.artifact import ArtifactError
+from application.catalog import ArtifactCatalog, InvalidCursor
+from application.ports import BlobNotFound, BlobStore
+from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
 from infrastructure.api.schemas import (
     ArtifactAccepted,
+    ArtifactLinks,
+    ArtifactList,
+    ArtifactListItem,
     ArtifactView,
     ErrorBody,
     Health,
     HealthCheck,
     Links,
+    ReprocessingAccepted,
 )
 from infrastructure.api.uploads import UploadRejected, receive_upload
 from infrastructure.temporal.orchestrator import workflow_id_for
@@ -60,8 +66,11 @@ def _artifacts(request: Request) -> ArtifactsApplication:
 Artifacts = Annotated[ArtifactsApplication, Depends(_artifacts)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 413, 415, 422)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 415, 422, 503)
 }
+_ATTACHMENT = {200: {"content": {"application/octet-stream": {}}}, **_ERRORS}
+_CHUNK = 256 * 1024
+Status = Literal["uploaded", "processing", "processed", "failed"]
 
 
 def create_app(
@@ -70,6 +79,10 @@ def create_app(
     blob_store: BlobStore,
     max_upload_bytes: int,
     temporal_probe: TemporalProbe | None = None,
+    catalog: ArtifactCatalog | None = None,
+    read_model_wait_seconds: float = 1.0,
+    temporal_ui_url: str = "http://127.0.0.1:8233",
+    temporal_namespace: str = "default",
     lifespan: Callable[[FastAPI], Any] | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -89,9 +102,31 @@ def create_app(
     async def upload_rejected(_: Request, err: UploadRejected) -> JSONResponse:
         return _error(err.status_code, err.code, str(err))
 
+    @app.exception_handler(ReprocessingNotAllowed)
+    async def reprocessing_not_allowed(_: Request, err: ReprocessingNotAllowed) -> JSONResponse:
+        return _error(status.HTTP_409_CONFLICT, "reprocessing_not_allowed", str(err))
+
     @app.exception_handler(ArtifactError)
     async def invalid_artifact(_: Request, err: ArtifactError) -> JSONResponse:
         return _error(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid_artifact", str(err))
+
+    @app.exception_handler(InvalidCursor)
+    async def invalid_cursor(_: Request, err: InvalidCursor) -> JSONResponse:
+        return _error(status.HTTP_400_BAD_REQUEST, "invalid_cursor", str(err))
+
+    def temporal_link(workflow_id: str) -> str:
+        base = temporal_ui_url.rstrip("/")
+        return f"{base}/namespaces/{quote(temporal_namespace)}/workflows/{quote(workflow_id)}"
+
+    def links_of(request: Request, artifact: Artifact, workflow_id: str) -> ArtifactLinks:
+        path = request.url_for("get_artifact", artifact_id=artifact.id).path
+        return ArtifactLinks(
+            self=path,
+            content=f"{path}/content",
+            text=f"{path}/text" if artifact.text_locations else None,
+            reprocess=f"{path}/reprocess",
+            temporal=temporal_link(workflow_id),
+        )
 
     @app.post(
         "/artifacts",
@@ -125,15 +160,109 @@ def create_app(
         return ArtifactAccepted(id=artifact_id, status="uploaded", links=Links(self=url))
 
     @app.get(
+        "/artifacts",
+        response_model=ArtifactList,
+        responses=_ERRORS,
+        summary="Artifacts, newest first, from the read model",
+    )
+    async def list_artifacts(
+        request: Request,
+        artifacts: Artifacts,
+        status_: Annotated[Status | None, Query(alias="status")] = None,
+        mime_type: Annotated[str | None, Query(max_length=255)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> ArtifactList | JSONResponse:
+        if catalog is None:
+            return _error(503, "read_model_unavailable", "the read model is not configured")
+        # Read-your-writes: this process's own uploads show up in the list it serves next,
+        # within a short bound (the read worker follows the event store asynchronously).
+        position = artifacts.last_written_position
+        if position:
+            await run_in_threadpool(catalog.wait_for, position, read_model_wait_seconds)
+        page = await run_in_threadpool(
+            lambda: catalog.list_artifacts(
+                status=status_, mime_type=mime_type, limit=limit, cursor=cursor
+            )
+        )
+        return ArtifactList(
+            items=[
+                ArtifactListItem.of(
+                    item, url=request.url_for("get_artifact", artifact_id=item.id).path
+                )
+                for item in page.items
+            ],
+            next_cursor=page.next_cursor,
+        )
+
+    @app.get(
         "/artifacts/{artifact_id}",
         response_model=ArtifactView,
         responses=_ERRORS,
-        summary="What happened to my file",
+        summary="What happened to my file: facts, results, summary and event history",
     )
     def get_artifact(artifact_id: UUID, request: Request, artifacts: Artifacts) -> ArtifactView:
         artifact = artifacts.get_artifact(artifact_id)
+        workflow_id = workflow_id_for(artifact.id, artifact.run)
         return ArtifactView.of(
-            artifact, workflow_id=workflow_id_for(artifact.id), url=request.url.path
+            artifact,
+            history=artifacts.history(artifact_id),
+            workflow_id=workflow_id,
+            links=links_of(request, artifact, workflow_id),
+        )
+
+    @app.get(
+        "/artifacts/{artifact_id}/content",
+        response_class=StreamingResponse,
+        response_model=None,
+        responses=_ATTACHMENT,
+        summary="The original bytes, as an attachment",
+    )
+    def get_content(artifact_id: UUID, artifacts: Artifacts) -> StreamingResponse:
+        artifact = artifacts.get_artifact(artifact_id)
+        try:
+            blob = blob_store.open(artifact.storage_location)
+        except BlobNotFound:
+            raise ArtifactNotFound(f"the content of artifact {artifact_id} is gone") from None
+        return _attachment(_chunks(blob), artifact.filename, "application/octet-stream")
+
+    @app.get(
+        "/artifacts/{artifact_id}/text",
+        response_class=StreamingResponse,
+        response_model=None,
+        responses=_ATTACHMENT,
+        summary="The extracted text (UTF-8; PDF pages end with a form feed), as an attachment",
+    )
+    def get_text(artifact_id: UUID, artifacts: Artifacts) -> StreamingResponse | JSONResponse:
+        artifact = artifacts.get_artifact(artifact_id)
+        if not artifact.text_locations:
+            return _error(404, "no_text", f"artifact {artifact_id} has no extracted text")
+
+        def text() -> Iterator[bytes]:
+            for location in artifact.text_locations:
+                yield from _chunks(blob_store.open(location))
+
+        name = artifact.filename.rsplit(".", 1)[0] + ".txt"
+        return _attachment(text(), name, "text/plain; charset=utf-8")
+
+    @app.post(
+        "/artifacts/{artifact_id}/reprocess",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=ReprocessingAccepted,
+        responses=_ERRORS,
+        summary="Process the artifact again, as a new workflow run",
+    )
+    def reprocess(
+        artifact_id: UUID, request: Request, artifacts: Artifacts
+    ) -> ReprocessingAccepted:
+        run = artifacts.request_reprocessing(artifact_id)
+        log.info("reprocessing_requested", artifact_id=str(artifact_id), run=run)
+        return ReprocessingAccepted(
+            id=artifact_id,
+            run=run,
+            status="uploaded",
+            workflow_id=workflow_id_for(artifact_id, run),
+            links=Links(self=request.url_for("get_artifact", artifact_id=artifact_id).path),
         )
 
     @app.get(
@@ -164,6 +293,23 @@ async def _check(probe: Callable[[], Awaitable[Any]], within: float = 3.0) -> He
 
 async def _not_configured() -> HealthCheck:
     return HealthCheck(ok=False, detail="not configured")
+
+
+def _chunks(blob: Any) -> Iterator[bytes]:
+    with blob:
+        while chunk := blob.read(_CHUNK):
+            yield chunk
+
+
+def _attachment(body: Iterator[bytes], filename: str, media_type: str) -> StreamingResponse:
+    # Served as a download, never rendered: the bytes are someone else's upload.
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return StreamingResponse(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _error(status_code: int, code: str, detail: str) -> JSONResponse:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel
 
-from domain.artifact import Artifact
+from application.artifacts import HistoryEntry
+from application.catalog import ArtifactSummary
+from domain.artifact import Artifact, ArtifactStatus
 
 
 class Links(BaseModel):
@@ -23,11 +26,36 @@ class ArtifactAccepted(BaseModel):
 
 class ProcessingResults(BaseModel):
     mime_type: str
+    kind: str
+    page_count: int | None
+    char_count: int
+    details: dict[str, str | int | bool]
+
+
+class SummaryView(BaseModel):
+    text: str
+    source: str
+    model: str
+    pipeline_version: str
 
 
 class ProcessingFailureView(BaseModel):
     reason: str
     message: str
+
+
+class HistoryItem(BaseModel):
+    type: str
+    at: datetime
+    version: int
+
+
+class ArtifactLinks(BaseModel):
+    self: str
+    content: str
+    text: str | None
+    reprocess: str
+    temporal: str
 
 
 class ArtifactView(BaseModel):
@@ -38,18 +66,34 @@ class ArtifactView(BaseModel):
     sha256: str
     mime_type: str | None
     status: Literal["uploaded", "processing", "processed", "failed"]
+    run: int
     results: ProcessingResults | None
+    summary: SummaryView | None
     failure: ProcessingFailureView | None
     workflow_id: str
+    history: list[HistoryItem]
     created_at: datetime
     updated_at: datetime
-    links: Links
+    links: ArtifactLinks
 
     @classmethod
-    def of(cls, artifact: Artifact, *, workflow_id: str, url: str) -> ArtifactView:
+    def of(
+        cls,
+        artifact: Artifact,
+        *,
+        history: list[HistoryEntry],
+        workflow_id: str,
+        links: ArtifactLinks,
+    ) -> ArtifactView:
         results = (
-            ProcessingResults(mime_type=artifact.mime_type)
-            if artifact.mime_type is not None
+            ProcessingResults(
+                mime_type=artifact.mime_type or "",
+                kind=artifact.kind or "",
+                page_count=artifact.page_count,
+                char_count=artifact.char_count or 0,
+                details=artifact.details,
+            )
+            if artifact.status is ArtifactStatus.PROCESSED
             else None
         )
         failure = (
@@ -67,13 +111,47 @@ class ArtifactView(BaseModel):
             sha256=artifact.sha256,
             mime_type=artifact.mime_type,
             status=artifact.status.value,
+            run=artifact.run,
             results=results,
+            summary=SummaryView(**artifact.summary) if artifact.summary else None,
             failure=failure,
             workflow_id=workflow_id,
+            history=[HistoryItem(type=h.type, at=h.at, version=h.version) for h in history],
             created_at=artifact.created_on,
             updated_at=artifact.modified_on,
-            links=Links(self=url),
+            links=links,
         )
+
+
+class ArtifactListItem(BaseModel):
+    id: UUID
+    filename: str
+    status: str
+    mime_type: str | None
+    size: int
+    page_count: int | None
+    failure_reason: str | None
+    has_summary: bool
+    created_at: datetime
+    updated_at: datetime
+    links: Links
+
+    @classmethod
+    def of(cls, item: ArtifactSummary, *, url: str) -> ArtifactListItem:
+        return cls(**{**asdict(item), "links": Links(self=url)})
+
+
+class ArtifactList(BaseModel):
+    items: list[ArtifactListItem]
+    next_cursor: str | None
+
+
+class ReprocessingAccepted(BaseModel):
+    id: UUID
+    run: int
+    status: str
+    workflow_id: str
+    links: Links
 
 
 class ErrorBody(BaseModel):

@@ -10,10 +10,14 @@ from lagom import Container, Singleton
 from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
-from application.ports import BlobStore, WorkflowOrchestrator
+from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from infrastructure.eventstore import application_env
+from infrastructure.eventstore import application_env, created_alongside_others
+from infrastructure.processing.limits import ProcessLimits
+from infrastructure.processing.pdf import PdfLimits
+from infrastructure.processing.summarizer import LexRankSummarizer, OpenAICompatibleSummarizer
+from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 
 
@@ -23,10 +27,50 @@ def build_container(settings: Settings | None = None) -> Container:
     container = Container()
     container[Settings] = settings
     container[ArtifactsApplication] = Singleton(
-        lambda: ArtifactsApplication(env=application_env(settings))
+        lambda: created_alongside_others(
+            lambda: ArtifactsApplication(env=application_env(settings))
+        )
     )
     container[BlobStore] = Singleton(lambda: LocalBlobStore(settings.blob_dir))  # type: ignore[type-abstract]
+    container[Summarizer] = Singleton(lambda: summarizer(settings))  # type: ignore[type-abstract]
+    container[ProcessingOptions] = processing_options(settings)
     return container
+
+
+def summarizer(settings: Settings) -> Summarizer:
+    """The configured summarizer: offline LexRank, or an OpenAI-compatible endpoint."""
+    if settings.summarizer == "openai":
+        # Settings refuses SUMMARIZER=openai without these.
+        assert settings.openai_base_url is not None
+        assert settings.openai_model is not None
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        return OpenAICompatibleSummarizer(
+            base_url=settings.openai_base_url,
+            api_key=key,
+            model=settings.openai_model,
+            pipeline_version=settings.pipeline_version,
+            timeout=settings.openai_timeout_seconds,
+        )
+    return LexRankSummarizer(
+        pipeline_version=settings.pipeline_version, sentences=settings.summary_sentences
+    )
+
+
+def processing_options(settings: Settings) -> ProcessingOptions:
+    return ProcessingOptions(
+        allowed_types=settings.allowed_types,
+        pdf=PdfLimits(
+            max_pages=settings.pdf_max_pages,
+            page_batch=settings.pdf_page_batch,
+            process=ProcessLimits(
+                cpu_seconds=settings.pdf_cpu_seconds,
+                memory_bytes=settings.pdf_memory_mb * 1024 * 1024,
+                wall_seconds=settings.pdf_timeout_seconds,
+            ),
+        ),
+        text_max_bytes=settings.text_max_bytes,
+        image_max_pixels=settings.image_max_pixels,
+    )
 
 
 def add_temporal(container: Container, client: Client) -> None:

@@ -1,22 +1,60 @@
 """Which event store the service uses, from settings, as eventsourcing environments.
 
-SQLite keeps the events in one file under DATA_DIR; each consumer of the event stream
-(the pipeline worker, later the read worker) keeps its position in a file of its own.
-PostgreSQL keeps both in one database: events in ``artifacts_events``, positions in
-``<consumer>_tracking`` tables.
+``EVENT_STORE`` picks eventsourcing's own persistence module for the events:
+
+- ``sqlite``: one file under DATA_DIR, with this package's polling subscription (sqlite.py);
+- ``postgres``: ``eventsourcing.postgres``, events in ``artifacts_events``;
+- ``eventstoredb``: ``eventsourcing_eventstoredb``, one stream per artifact.
+
+``TRACKING_STORE`` picks where each consumer of the event stream (the pipeline worker, the
+read worker) records its position: SQLite (a file per consumer under DATA_DIR) or
+PostgreSQL (a ``<consumer>_tracking`` table). EventStoreDB has no tracking recorder, so
+with it the positions always live in one of those two.
 """
 
 from __future__ import annotations
 
-from eventsourcing.persistence import InfrastructureFactory, TrackingRecorder
+from collections.abc import Callable
+from typing import TypeVar, assert_never
+
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    InternalError,
+    TrackingRecorder,
+)
 from eventsourcing.utils import Environment
 
 from infrastructure.config import Settings
 
 SQLITE_FACTORY = "infrastructure.eventstore.sqlite:Factory"
 POSTGRES_FACTORY = "eventsourcing.postgres:Factory"
+EVENTSTOREDB_FACTORY = "eventsourcing_eventstoredb:EventStoreDBFactory"
 # SQLite waits this long (seconds) for another process's write lock before giving up.
 SQLITE_LOCK_TIMEOUT = "30"
+# Enough for every process that starts with the others on a fresh store (see below).
+_CREATE_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+def created_alongside_others(build: Callable[[], T]) -> T:
+    """``build()``, again if it lost a race with another process to create the tables.
+
+    eventsourcing creates its tables (and the tracking table's ``__migration__`` row) when a
+    recorder is built. Processes that start together on a fresh store (``make dev`` starts
+    the API and both workers at once; so do two pipeline workers) collide there: PostgreSQL's
+    ``CREATE ... IF NOT EXISTS`` is not safe against itself (a duplicate key in its catalog,
+    or "tuple concurrently updated"), and each inserts the migration row. The losers get
+    ``IntegrityError`` or ``InternalError``; by then the tables exist.
+    """
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            return build()
+        except (IntegrityError, InternalError):
+            if attempt == _CREATE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _postgres_env(settings: Settings) -> dict[str, str]:
@@ -31,27 +69,56 @@ def _postgres_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _eventstoredb_env(settings: Settings) -> dict[str, str]:
+    # Settings checked at start that the URI is there when this store is chosen.
+    assert settings.eventstoredb_uri is not None
+    env = {
+        "PERSISTENCE_MODULE": EVENTSTOREDB_FACTORY,
+        "EVENTSTOREDB_URI": settings.eventstoredb_uri.get_secret_value(),
+    }
+    if settings.eventstoredb_root_certificates:
+        env["EVENTSTOREDB_ROOT_CERTIFICATES"] = settings.eventstoredb_root_certificates
+    return env
+
+
 def application_env(settings: Settings) -> dict[str, str]:
     """The environment for ``ArtifactsApplication`` on the configured event store."""
-    if settings.event_store == "postgres":
-        return _postgres_env(settings)
-    return {
-        "PERSISTENCE_MODULE": SQLITE_FACTORY,
-        "SQLITE_DBNAME": str(settings.sqlite_path),
-        "SQLITE_LOCK_TIMEOUT": SQLITE_LOCK_TIMEOUT,
-        "SQLITE_POLL_INTERVAL": str(settings.sqlite_poll_interval),
-    }
+    match settings.event_store:
+        case "sqlite":
+            return {
+                "PERSISTENCE_MODULE": SQLITE_FACTORY,
+                "SQLITE_DBNAME": str(settings.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": SQLITE_LOCK_TIMEOUT,
+                "SQLITE_POLL_INTERVAL": str(settings.sqlite_poll_interval),
+            }
+        case "postgres":
+            return _postgres_env(settings)
+        case "eventstoredb":
+            return _eventstoredb_env(settings)
+        case _:
+            assert_never(settings.event_store)
 
 
 def tracking_recorder(settings: Settings, consumer: str) -> TrackingRecorder:
     """Where ``consumer`` records how far through the event stream it has got."""
-    if settings.event_store == "postgres":
-        env = _postgres_env(settings)
-    else:
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(settings.sqlite_tracking_path(consumer)),
-            "SQLITE_LOCK_TIMEOUT": SQLITE_LOCK_TIMEOUT,
-        }
-    factory = InfrastructureFactory[TrackingRecorder].construct(Environment(consumer, env))
-    return factory.tracking_recorder()
+    env = tracking_env(settings, consumer)
+    return created_alongside_others(
+        lambda: InfrastructureFactory[TrackingRecorder].construct(env).tracking_recorder()
+    )
+
+
+def tracking_env(settings: Settings, consumer: str) -> Environment:
+    """The environment of ``consumer``'s tracking store; a consumer whose tracking recorder
+    is also its view (the read model) builds that recorder class from it."""
+    match settings.tracking_store:
+        case "postgres":
+            env = _postgres_env(settings)
+        case "sqlite":
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(settings.sqlite_tracking_path(consumer)),
+                "SQLITE_LOCK_TIMEOUT": SQLITE_LOCK_TIMEOUT,
+            }
+        case _:
+            assert_never(settings.tracking_store)
+    return Environment(consumer, env)

@@ -2,7 +2,8 @@
 
 They are plain (blocking) methods run in the worker's thread pool, built with the
 services they need. Permanent problems are raised as non-retryable ``ApplicationError``s
-whose type is the machine-readable reason the artifact's failure records.
+whose type is the machine-readable reason the artifact's failure records; everything
+else is retried by Temporal within the workflow's bounded retry policies.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import magic
 import structlog
@@ -18,15 +21,33 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from application.artifacts import ArtifactNotFound, ArtifactsApplication
-from application.ports import BlobNotFound, BlobStore, ProcessingRequest
-from domain.artifact import OutcomeAlreadyRecorded
+from application.ports import (
+    BlobNotFound,
+    BlobStore,
+    ContentFacts,
+    ProcessingRequest,
+    Summarizer,
+    SummaryCandidate,
+    SummaryUnavailable,
+)
+from application.processing import SUPPORTED_TYPES, ContentKind, ProcessingFailed, content_kind
+from domain.artifact import OutcomeAlreadyRecorded, StaleRun
+from infrastructure.processing.image import DEFAULT_MAX_PIXELS, inspect_image
+from infrastructure.processing.pdf import PdfLimits, PdfProgress, extract_pdf_text
+from infrastructure.processing.text import decode_text, read_text, store_text
 from infrastructure.temporal.models import (
+    EXTRACT_CONTENT,
     INSPECT_ARTIFACT,
     RECORD_PROCESSING_FAILURE,
     RECORD_PROCESSING_RESULT,
+    RECORD_PROCESSING_STARTED,
+    SUMMARIZE_TEXT,
+    Extraction,
     Inspection,
     ProcessingFailure,
     ProcessingResult,
+    ProcessingStart,
+    SummaryRequest,
 )
 
 log = structlog.get_logger(__name__)
@@ -34,6 +55,18 @@ log = structlog.get_logger(__name__)
 CHUNK = 1024 * 1024
 # libmagic decides from the first bytes; this much covers every format it knows.
 SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    """The limits and choices of content processing (from settings)."""
+
+    allowed_types: frozenset[str] = SUPPORTED_TYPES
+    pdf: PdfLimits = field(default_factory=PdfLimits)
+    text_max_bytes: int = 10 * 1024 * 1024
+    image_max_pixels: int = DEFAULT_MAX_PIXELS
+    # The summarizer reads at most this much of the extracted text.
+    summary_input_chars: int = 200_000
 
 
 def permanent(reason: str, message: str) -> ApplicationError:
@@ -54,22 +87,40 @@ class MimeSniffer:
 
 
 class ArtifactActivities:
-    def __init__(self, artifacts: ArtifactsApplication, blob_store: BlobStore) -> None:
+    def __init__(
+        self,
+        artifacts: ArtifactsApplication,
+        blob_store: BlobStore,
+        summarizer: Summarizer,
+        options: ProcessingOptions | None = None,
+    ) -> None:
         self._artifacts = artifacts
         self._blob_store = blob_store
+        self._summarizer = summarizer
+        self._options = options or ProcessingOptions()
         self._sniff = MimeSniffer()
+
+    @activity.defn(name=RECORD_PROCESSING_STARTED)
+    def record_processing_started(self, start: ProcessingStart) -> None:
+        """Marks the artifact ``processing`` for this run (a repeat adds nothing)."""
+        with _domain_errors_are_permanent():
+            self._artifacts.record_processing_started(
+                start.artifact_id, run=start.run, workflow_id=start.workflow_id
+            )
+        log.info(
+            "processing_started",
+            artifact_id=str(start.artifact_id),
+            run=start.run,
+            workflow_id=start.workflow_id,
+        )
 
     @activity.defn(name=INSPECT_ARTIFACT)
     def inspect_artifact(self, request: ProcessingRequest) -> Inspection:
         """Checks the stored blob against the upload's facts and sniffs its real MIME type."""
-        try:
-            blob = self._blob_store.open(request.storage_location)
-        except BlobNotFound as err:
-            raise permanent("blob_missing", str(err)) from None
         digest = hashlib.sha256()
         size = 0
         head = b""
-        with blob:
+        with self._open(request.storage_location) as blob:
             while chunk := blob.read(CHUNK):
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
@@ -90,13 +141,95 @@ class ArtifactActivities:
             storage_location=request.storage_location,
             size=size,
         )
-        return Inspection(mime_type=mime_type, size=size)
+        with _processing_failures_are_permanent():
+            kind = content_kind(mime_type, self._options.allowed_types)
+        return Inspection(mime_type=mime_type, size=size, kind=kind.value)
+
+    @activity.defn(name=EXTRACT_CONTENT)
+    def extract_content(self, job: Extraction) -> ContentFacts:
+        """Extracts text (PDF, text-like) or facts (image); text goes to the blob store."""
+        kind = ContentKind(job.kind)
+        with _processing_failures_are_permanent(), self._open(job.storage_location) as blob:
+            if kind is ContentKind.PDF:
+                details = activity.info().heartbeat_details
+                pdf = extract_pdf_text(
+                    blob,
+                    blob_store=self._blob_store,
+                    limits=self._options.pdf,
+                    # A retry (worker crash, parser crash) resumes after the last stored batch.
+                    resume_from=PdfProgress.from_details(details[0]) if details else None,
+                    heartbeat=lambda progress: activity.heartbeat(progress.to_details()),
+                )
+                facts = ContentFacts(
+                    mime_type=job.mime_type,
+                    kind=kind.value,
+                    page_count=pdf.page_count,
+                    char_count=pdf.chars,
+                    text_locations=list(pdf.text_locations),
+                )
+            elif kind is ContentKind.TEXT:
+                decoded = decode_text(blob, max_bytes=self._options.text_max_bytes)
+                stored = store_text(self._blob_store, decoded.text)
+                facts = ContentFacts(
+                    mime_type=job.mime_type,
+                    kind=kind.value,
+                    page_count=None,
+                    char_count=len(decoded.text),
+                    text_locations=[stored.location],
+                    details={"encoding": decoded.encoding, "truncated": decoded.truncated},
+                )
+            else:
+                image = inspect_image(blob, max_pixels=self._options.image_max_pixels)
+                facts = ContentFacts(
+                    mime_type=job.mime_type,
+                    kind=kind.value,
+                    page_count=None,
+                    char_count=0,
+                    details={
+                        "width": image.width,
+                        "height": image.height,
+                        "format": image.format,
+                        "mode": image.mode,
+                    },
+                )
+        log.info(
+            "content_extracted",
+            artifact_id=str(job.artifact_id),
+            kind=facts.kind,
+            page_count=facts.page_count,
+            char_count=facts.char_count,
+        )
+        return facts
+
+    @activity.defn(name=SUMMARIZE_TEXT)
+    def summarize_text(self, request: SummaryRequest) -> SummaryCandidate:
+        """A summary candidate of the extracted text."""
+        text = read_text(
+            self._blob_store,
+            request.text_locations,
+            max_chars=self._options.summary_input_chars,
+        )
+        try:
+            summary = self._summarizer.summarize(text)
+        except SummaryUnavailable as err:
+            if err.retryable:
+                raise
+            raise permanent("summary_unavailable", str(err)) from None
+        log.info(
+            "summary_added",
+            artifact_id=str(request.artifact_id),
+            source=summary.source,
+            model=summary.model,
+        )
+        return summary
 
     @activity.defn(name=RECORD_PROCESSING_RESULT)
     def record_processing_result(self, result: ProcessingResult) -> None:
-        """Writes success back to the aggregate (a repeat adds nothing)."""
+        """Writes the result and summary back to the aggregate (a repeat adds nothing)."""
         with _domain_errors_are_permanent():
-            self._artifacts.record_processing_result(result.artifact_id, mime_type=result.mime_type)
+            self._artifacts.record_processing_result(
+                result.artifact_id, run=result.run, facts=result.facts, summary=result.summary
+            )
         log.info("processing_recorded", artifact_id=str(result.artifact_id), status="processed")
 
     @activity.defn(name=RECORD_PROCESSING_FAILURE)
@@ -104,7 +237,7 @@ class ArtifactActivities:
         """Writes the failure back to the aggregate (a repeat adds nothing)."""
         with _domain_errors_are_permanent():
             self._artifacts.record_processing_failure(
-                failure.artifact_id, reason=failure.reason, message=failure.message
+                failure.artifact_id, run=failure.run, reason=failure.reason, message=failure.message
             )
         log.info(
             "processing_failed",
@@ -116,10 +249,30 @@ class ArtifactActivities:
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for registering with a worker."""
         return [
+            self.record_processing_started,
             self.inspect_artifact,
+            self.extract_content,
+            self.summarize_text,
             self.record_processing_result,
             self.record_processing_failure,
         ]
+
+    @contextmanager
+    def _open(self, location: str) -> Iterator[BinaryIO]:
+        try:
+            blob = self._blob_store.open(location)
+        except BlobNotFound as err:
+            raise permanent("blob_missing", str(err)) from None
+        with blob:
+            yield blob
+
+
+@contextmanager
+def _processing_failures_are_permanent() -> Iterator[None]:
+    try:
+        yield
+    except ProcessingFailed as err:
+        raise permanent(err.reason.value, err.message) from err
 
 
 @contextmanager
@@ -130,3 +283,5 @@ def _domain_errors_are_permanent() -> Iterator[None]:
         raise permanent("artifact_not_found", str(err)) from err
     except OutcomeAlreadyRecorded as err:
         raise permanent("outcome_conflict", str(err)) from err
+    except StaleRun as err:
+        raise permanent("stale_run", str(err)) from err

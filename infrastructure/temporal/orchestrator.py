@@ -15,9 +15,12 @@ from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 log = structlog.get_logger(__name__)
 
 
-def workflow_id_for(artifact_id: UUID) -> str:
-    """The one workflow id an artifact's processing ever runs under."""
-    return f"artifact-{artifact_id}"
+def workflow_id_for(artifact_id: UUID, run: int = 0) -> str:
+    """The one workflow id an artifact's processing run ever runs under.
+
+    Run 0 (the upload's) is ``artifact-<id>``; reprocessing run n is ``artifact-<id>-run-<n>``.
+    """
+    return f"artifact-{artifact_id}" if run == 0 else f"artifact-{artifact_id}-run-{run}"
 
 
 class TemporalWorkflowOrchestrator:
@@ -26,19 +29,21 @@ class TemporalWorkflowOrchestrator:
         self._task_queue = task_queue
 
     async def start_processing(self, request: ProcessingRequest) -> bool:
-        workflow_id = workflow_id_for(request.artifact_id)
+        workflow_id = workflow_id_for(request.artifact_id, request.run)
         try:
             # The id alone does not prevent a second run: Temporal's default reuse policy
             # allows one once the first has closed. REJECT_DUPLICATE refuses any id that
-            # ever ran (within retention); USE_EXISTING makes a start while the first run is
-            # still open return that run instead of failing.
+            # ever ran (within retention); FAIL refuses one whose first run is still open.
+            # Both refusals raise WorkflowAlreadyStartedError, so the answer below says
+            # whether this call started the run (USE_EXISTING would return the open run as
+            # if this call had started it).
             handle = await self._client.start_workflow(
                 ProcessArtifactWorkflow.run,
                 request,
                 id=workflow_id,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )
         except WorkflowAlreadyStartedError:
             log.info(

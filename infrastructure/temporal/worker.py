@@ -16,12 +16,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from application.artifacts import ArtifactsApplication
-from application.ports import BlobStore
+from application.ports import BlobStore, Summarizer
 from infrastructure.config import Settings
 from infrastructure.di.container import build_container
 from infrastructure.logging import configure_logging
 from infrastructure.signals import stop_on_signals
-from infrastructure.temporal.activities import ArtifactActivities
+from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
 from infrastructure.temporal.connection import connect_with_retry
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
@@ -58,6 +58,8 @@ async def _main(settings: Settings) -> None:
     activities = ArtifactActivities(
         container[ArtifactsApplication],
         container[BlobStore],  # type: ignore[type-abstract]
+        container[Summarizer],  # type: ignore[type-abstract]
+        container[ProcessingOptions],
     )
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
         worker = build_worker(

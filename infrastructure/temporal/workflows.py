@@ -2,6 +2,10 @@
 
 Deterministic code only: no I/O, clocks, randomness or logging libraries here. Activities
 are called by name, so this module never imports their (I/O-heavy) implementation.
+
+Steps: record that the run started, inspect (verify the blob, sniff its type, check it
+is allowed), extract (PDF pages, text, image facts), summarize (when there is text), and
+record the result; any step's final failure is recorded as the artifact's failure.
 """
 
 from __future__ import annotations
@@ -14,25 +18,46 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from application.ports import ProcessingRequest
+    from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
     from infrastructure.temporal.models import (
+        EXTRACT_CONTENT,
         INSPECT_ARTIFACT,
         RECORD_PROCESSING_FAILURE,
         RECORD_PROCESSING_RESULT,
+        RECORD_PROCESSING_STARTED,
+        SUMMARIZE_TEXT,
+        Extraction,
         Inspection,
         ProcessingFailure,
         ProcessingOutcome,
         ProcessingResult,
+        ProcessingStart,
+        SummaryRequest,
     )
 
 # Retries are bounded: a step that keeps failing ends as a recorded failure, never a run
-# that retries forever. Permanent problems are raised by activities as non-retryable
-# ApplicationErrors whose type is the machine-readable failure reason.
+# that retries forever. Permanent problems (hostile or corrupt content, a missing blob)
+# are raised by activities as non-retryable ApplicationErrors whose type is the
+# machine-readable failure reason: those end the run after one attempt.
 INSPECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
+)
+# Extraction failures worth retrying are crashes of the parser's child process or of the
+# worker itself; the retry resumes from the last heartbeat.
+EXTRACT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+)
+SUMMARIZE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
 )
 # Writing back only needs the event store; allow it a longer outage than the other steps.
 RECORD_RETRY = RetryPolicy(
@@ -41,6 +66,11 @@ RECORD_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=12,
 )
+RECORD_TIMEOUT = timedelta(seconds=30)
+# Above the PDF parser's own wall-clock limit (PDF_TIMEOUT_SECONDS, default 120 s), which
+# ends a hostile document first; the heartbeat timeout catches a worker that died.
+EXTRACT_TIMEOUT = timedelta(minutes=15)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -50,11 +80,22 @@ class ProcessArtifactWorkflow:
 
     @workflow.query
     def current_step(self) -> str:
-        """Where a run is: ``inspecting``, ``recording``, ``done`` or ``failed``."""
+        """Where a run is: ``starting``, ``inspecting``, ``extracting``, ``summarizing``,
+        ``recording``, ``done`` or ``failed``."""
         return self._step
 
     @workflow.run
     async def run(self, request: ProcessingRequest) -> ProcessingOutcome:
+        await workflow.execute_activity(
+            RECORD_PROCESSING_STARTED,
+            ProcessingStart(
+                artifact_id=request.artifact_id,
+                run=request.run,
+                workflow_id=workflow.info().workflow_id,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
         try:
             self._step = "inspecting"
             inspection = await workflow.execute_activity(
@@ -62,24 +103,73 @@ class ProcessArtifactWorkflow:
                 request,
                 result_type=Inspection,
                 start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=INSPECT_RETRY,
+            )
+            self._step = "extracting"
+            facts = await workflow.execute_activity(
+                EXTRACT_CONTENT,
+                Extraction(
+                    artifact_id=request.artifact_id,
+                    storage_location=request.storage_location,
+                    mime_type=inspection.mime_type,
+                    kind=inspection.kind,
+                ),
+                result_type=ContentFacts,
+                start_to_close_timeout=EXTRACT_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=EXTRACT_RETRY,
             )
         except ActivityError as err:
             await self._fail(request, _failure_of(request, err))
 
+        summary = await self._summarize(request, facts)
         self._step = "recording"
         await workflow.execute_activity(
             RECORD_PROCESSING_RESULT,
-            ProcessingResult(artifact_id=request.artifact_id, mime_type=inspection.mime_type),
-            start_to_close_timeout=timedelta(seconds=30),
+            ProcessingResult(
+                artifact_id=request.artifact_id, run=request.run, facts=facts, summary=summary
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
         self._step = "done"
         workflow.logger.info("artifact processed", extra={"artifact_id": str(request.artifact_id)})
         return ProcessingOutcome(
-            artifact_id=request.artifact_id, status="processed", mime_type=inspection.mime_type
+            artifact_id=request.artifact_id,
+            run=request.run,
+            status="processed",
+            mime_type=facts.mime_type,
+            kind=facts.kind,
+            page_count=facts.page_count,
+            char_count=facts.char_count,
+            has_summary=summary is not None,
         )
+
+    async def _summarize(
+        self, request: ProcessingRequest, facts: ContentFacts
+    ) -> SummaryCandidate | None:
+        """The summary candidate, or None: a summary enriches a result, it never fails one."""
+        if not facts.text_locations or facts.char_count == 0:
+            return None
+        self._step = "summarizing"
+        try:
+            summary: SummaryCandidate = await workflow.execute_activity(
+                SUMMARIZE_TEXT,
+                SummaryRequest(
+                    artifact_id=request.artifact_id, text_locations=facts.text_locations
+                ),
+                result_type=SummaryCandidate,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=SUMMARIZE_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "summary unavailable",
+                extra={"artifact_id": str(request.artifact_id), "error": str(err.cause)},
+            )
+            return None
+        return summary
 
     async def _fail(self, request: ProcessingRequest, failure: ProcessingFailure) -> NoReturn:
         """Records the failure on the artifact, then fails the run with the same reason."""
@@ -87,7 +177,7 @@ class ProcessArtifactWorkflow:
         await workflow.execute_activity(
             RECORD_PROCESSING_FAILURE,
             failure,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
         self._step = "failed"
@@ -108,4 +198,6 @@ def _failure_of(request: ProcessingRequest, err: ActivityError) -> ProcessingFai
         reason, message = "timeout", f"a processing step timed out ({timeout})"
     else:
         reason, message = "retries_exhausted", f"a processing step kept failing: {cause}"
-    return ProcessingFailure(artifact_id=request.artifact_id, reason=reason, message=message)
+    return ProcessingFailure(
+        artifact_id=request.artifact_id, run=request.run, reason=reason, message=message
+    )

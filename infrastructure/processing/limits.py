@@ -1,0 +1,272 @@
+"""Runs a parser of untrusted content in a child process under hard limits.
+
+A hostile file can make a parser loop, allocate without bound or crash. So the parser
+runs in a child process that sets RLIMIT_CPU and RLIMIT_AS on itself, while the parent
+enforces a wall-clock deadline and kills the child when it passes. All the parent takes
+from the child is size-bounded JSON through a pipe (never a pickle: the child is the
+process a crafted file may have taken over), so whatever the child does ends here as a
+``ProcessingFailed`` or a ``ChildFailed``, never as a crash of the worker.
+
+The child is a fresh interpreter started by ``subprocess`` (fork+exec), not a
+``multiprocessing`` "spawn" child: spawn re-imports the parent's ``__main__`` in every
+child, which for the Temporal worker means about 2 s and 80 MB of imports (temporalio,
+eventsourcing, ...) per document, where this child imports only its parser. Forking
+without exec is not an option in the threaded worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any, TypeAlias
+
+from application.processing import FailureReason, ProcessingFailed
+
+Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | None
+
+MIB = 1024 * 1024
+# How long a child that closed its pipe may take to exit before it is killed.
+_EXIT_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ProcessLimits:
+    """What one child process may use before it is stopped."""
+
+    cpu_seconds: int = 60
+    # Address space, not resident memory: RLIMIT_AS is what Linux enforces reliably. The
+    # interpreter with PDFium loaded maps about 30 MB of it before parsing anything.
+    memory_bytes: int = 1024 * MIB
+    wall_seconds: float = 120.0
+    # Bounds what the parent reads from the child in one message.
+    max_message_bytes: int = 64 * MIB
+
+
+class ChildFailed(RuntimeError):  # noqa: N818 - a domain word
+    """The child process failed for a reason that says nothing about the content.
+
+    A bug, a missing module, an exit without an answer: worth a retry, unlike
+    ``ProcessingFailed``.
+    """
+
+
+def run_limited(
+    target: Callable[..., Iterable[Json]],
+    *args: Json,
+    limits: ProcessLimits,
+    on_wait: Callable[[], None] | None = None,
+    wait_interval: float = 5.0,
+) -> Generator[Json, None, None]:
+    """Runs ``target(*args)`` in a child process and yields what it yields, as it does.
+
+    ``target`` must be a module-level function (the child imports it by name) taking and
+    yielding JSON values. ``on_wait`` is called every ``wait_interval`` seconds while no
+    item arrives, so a caller can heartbeat through a long silence. The wall-clock limit
+    covers the whole run. Closing the iterator early kills the child.
+
+    Raises ``ProcessingFailed`` with ``timeout`` (CPU or wall clock), ``too_large``
+    (memory, oversized output) or ``corrupt`` (the parser crashed), or whatever
+    ``ProcessingFailed`` the target raised; raises ``ChildFailed`` otherwise.
+    """
+    job = json.dumps(
+        {
+            "target": _name_of(target),
+            "args": list(args),
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_bytes,
+        }
+    ).encode()
+    reader, writer = Pipe(duplex=False)
+    # Once the child holds the only write end, its exit shows here as EOF.
+    with writer:
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(writer.fileno())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(writer.fileno(),),
+                env=_child_environment(),
+                # Out of the worker's process group: a Ctrl-C meant for the worker must
+                # not reach the child before the worker decides what to do about it.
+                start_new_session=True,
+            )
+        except BaseException:
+            reader.close()
+            raise
+    try:
+        _send_job(child, job)
+        yield from _receive(child, reader, limits, on_wait, wait_interval)
+    finally:
+        reader.close()
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def _receive(
+    child: subprocess.Popen[bytes],
+    reader: Connection,
+    limits: ProcessLimits,
+    on_wait: Callable[[], None] | None,
+    wait_interval: float,
+) -> Iterator[Json]:
+    deadline = time.monotonic() + limits.wall_seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProcessingFailed(
+                FailureReason.TIMEOUT, f"parsing took longer than {limits.wall_seconds:g} s"
+            )
+        if not reader.poll(min(remaining, wait_interval)):
+            if on_wait is not None:
+                on_wait()
+            continue
+        try:
+            raw = reader.recv_bytes(limits.max_message_bytes)
+        except EOFError:
+            raise _exit_failure(child, limits) from None
+        except OSError:
+            # recv_bytes refuses a message over the bound (and leaves the pipe unusable).
+            raise ProcessingFailed(
+                FailureReason.TOO_LARGE,
+                f"parsing produced more than {limits.max_message_bytes // MIB} MiB at once",
+            ) from None
+        message = _parse(raw)
+        if "item" in message:
+            yield message["item"]
+        elif message.get("done") is True:
+            return
+        elif "failed" in message:
+            raise ProcessingFailed(_reason(message["failed"]), str(message.get("message", "")))
+        else:
+            raise ChildFailed(f"the parser process failed:\n{message.get('error', message)}")
+
+
+def _send_job(child: subprocess.Popen[bytes], job: bytes) -> None:
+    assert child.stdin is not None
+    try:
+        child.stdin.write(job)
+        child.stdin.close()
+    except BrokenPipeError:
+        pass  # the child died before reading; its exit status tells why
+
+
+def _exit_failure(child: subprocess.Popen[bytes], limits: ProcessLimits) -> Exception:
+    """Why a child that closed its pipe without an answer ended."""
+    try:
+        code = child.wait(timeout=_EXIT_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        return ChildFailed("the parser process closed its pipe but did not exit")
+    if code >= 0:
+        return ChildFailed(f"the parser process exited with status {code} and no answer")
+    signum = -code
+    name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
+    if signum == signal.SIGXCPU:
+        return ProcessingFailed(
+            FailureReason.TIMEOUT, f"parsing used more than {limits.cpu_seconds} s of CPU time"
+        )
+    # Under RLIMIT_AS an allocation PDFium cannot make ends in abort(). A SIGKILL nobody
+    # here sent is the kernel's OOM killer: the hard CPU limit never gets to fire, the
+    # soft one's SIGXCPU ends the child two CPU seconds earlier.
+    if signum in (signal.SIGABRT, signal.SIGKILL):
+        return ProcessingFailed(
+            FailureReason.TOO_LARGE,
+            f"the parser was stopped by {name}, most likely on reaching the memory limit "
+            f"of {limits.memory_bytes // MIB} MiB",
+        )
+    return ProcessingFailed(FailureReason.CORRUPT, f"the parser crashed on this file ({name})")
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        raise ChildFailed("the parser process sent something that is not a message")
+    return message
+
+
+def _reason(value: object) -> FailureReason:
+    try:
+        return FailureReason(str(value))
+    except ValueError:
+        raise ChildFailed(f"the parser process reported an unknown reason {value!r}") from None
+
+
+def _name_of(target: Callable[..., object]) -> str:
+    module, qualname = target.__module__, target.__qualname__
+    if module == "__main__" or "<" in qualname:
+        raise ValueError(f"{target!r} is not a module-level function a child can import")
+    return f"{module}:{qualname}"
+
+
+def _child_environment() -> dict[str, str]:
+    # Only what the child needs to import its target: none of the worker's settings or
+    # credentials reach the process that parses untrusted files.
+    return {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+
+
+# The child's side.
+
+
+def _child_main(fd: int) -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    _lower_limit(resource.RLIMIT_CORE, 0)
+    # The soft limit sends SIGXCPU (which terminates); the hard one is a backstop.
+    _lower_limit(resource.RLIMIT_CPU, job["cpu_seconds"], job["cpu_seconds"] + 2)
+    _lower_limit(resource.RLIMIT_AS, job["memory_bytes"])
+    with Connection(fd, readable=False) as conn:
+        conn.send_bytes(_encode(_serve(conn, job)))
+
+
+def _serve(conn: Connection, job: dict[str, Any]) -> dict[str, Json]:
+    try:
+        module_name, _, qualname = job["target"].partition(":")
+        target: Any = importlib.import_module(module_name)
+        for attribute in qualname.split("."):
+            target = getattr(target, attribute)
+        for item in target(*job["args"]):
+            conn.send_bytes(_encode({"item": item}))
+    except ProcessingFailed as err:
+        return {"failed": err.reason.value, "message": err.message}
+    except MemoryError:
+        return {
+            "failed": FailureReason.TOO_LARGE.value,
+            "message": f"parsing needed more than the memory limit of "
+            f"{job['memory_bytes'] // MIB} MiB",
+        }
+    except Exception:
+        return {"error": traceback.format_exc()}
+    return {"done": True}
+
+
+def _encode(message: dict[str, Json]) -> bytes:
+    # A lone surrogate from a parser becomes "?" rather than an unsendable message.
+    return json.dumps(message, ensure_ascii=False).encode("utf-8", "replace")
+
+
+def _lower_limit(which: int, soft: int, hard: int | None = None) -> None:
+    hard = soft if hard is None else hard
+    _, current_hard = resource.getrlimit(which)
+    if current_hard != resource.RLIM_INFINITY:
+        hard = min(hard, current_hard)
+        soft = min(soft, hard)
+    resource.setrlimit(which, (soft, hard))
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]))

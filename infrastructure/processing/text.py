@@ -1,0 +1,107 @@
+"""Text in and out of the pipeline: decoding text-like uploads, storing extracted text.
+
+Extracted text is stored as UTF-8 blobs, so only their locations travel through
+Temporal. A PDF's text is stored with a form feed after every page (as ``pdftotext``
+does), so per-page text survives being stored in several blobs: concatenated in order
+they are the document's text, and ``split("\\f")`` gives its pages.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from charset_normalizer import from_bytes
+
+from application.ports import BlobStore, StoredBlob
+from application.processing import FailureReason, ProcessingFailed
+
+PAGE_END = "\f"
+_CHUNK = 1024 * 1024
+# Single-byte texts, short ones above all, fit many code pages equally well. The
+# Encoding Standard reads "latin-1" as windows-1252, the commonest legacy encoding of
+# Western text, so it wins when charset-normalizer finds it as good as its first pick.
+_PREFERRED_LEGACY = "cp1252"
+_CHAOS_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class DecodedText:
+    text: str
+    encoding: str
+    # True when the file was longer than the bound and only its start was decoded.
+    truncated: bool
+
+
+def decode_text(source: BinaryIO, *, max_bytes: int) -> DecodedText:
+    """Decodes a text-like file (plain text, Markdown, CSV, JSON), reading at most ``max_bytes``.
+
+    UTF-8 (with or without BOM) is taken when the bytes are valid UTF-8; otherwise
+    charset-normalizer detects the encoding. Raises ``ProcessingFailed(CORRUPT)`` for
+    bytes that are not text in any encoding it knows.
+    """
+    data = source.read(max_bytes + 1)
+    truncated = len(data) > max_bytes
+    data = data[:max_bytes]
+    text = _as_utf8(data, final=not truncated)
+    if text is not None:
+        return DecodedText(text=text, encoding="utf-8", truncated=truncated)
+    encoding = _detect(data)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return DecodedText(
+        text=decoder.decode(data, final=not truncated), encoding=encoding, truncated=truncated
+    )
+
+
+def _as_utf8(data: bytes, *, final: bool) -> str | None:
+    # A cut through a multi-byte character at the bound is not an error (final=False).
+    try:
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=final)
+    except UnicodeDecodeError:
+        return None
+    # Valid UTF-8 with NULs in it is more likely UTF-16 without a BOM, or not text.
+    return None if "\x00" in text else text
+
+
+def _detect(data: bytes) -> str:
+    matches = list(from_bytes(data))
+    if not matches:
+        raise ProcessingFailed(FailureReason.CORRUPT, "the file is not text in a known encoding")
+    best = matches[0]
+    for match in matches:
+        if match.chaos <= best.chaos + _CHAOS_TOLERANCE and (
+            _PREFERRED_LEGACY in match.could_be_from_charset
+        ):
+            return _PREFERRED_LEGACY
+    return str(best.encoding)
+
+
+def store_text(blob_store: BlobStore, text: str | Iterable[str]) -> StoredBlob:
+    """Stores ``text`` (or its pieces, in order) as one UTF-8 blob."""
+    writer = blob_store.writer()
+    try:
+        for piece in [text] if isinstance(text, str) else text:
+            encoded = piece.encode("utf-8")
+            for start in range(0, len(encoded), _CHUNK):
+                writer.write(encoded[start : start + _CHUNK])
+        return writer.commit()
+    finally:
+        writer.abort()
+
+
+def read_text(blob_store: BlobStore, locations: Iterable[str], *, max_chars: int) -> str:
+    """The text stored at ``locations``, concatenated in order, cut at ``max_chars``."""
+    pieces: list[str] = []
+    wanted = max_chars
+    for location in locations:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with blob_store.open(location) as blob:
+            while wanted > 0 and (chunk := blob.read(_CHUNK)):
+                piece = decoder.decode(chunk)[:wanted]
+                pieces.append(piece)
+                wanted -= len(piece)
+        if wanted <= 0:
+            break
+    return "".join(pieces)

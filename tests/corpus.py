@@ -1,0 +1,175 @@
+"""Files for processing tests, made on the spot: no binary blobs live in the repository.
+
+Each function writes one file into ``directory`` and returns its path. The hostile PDFs
+are written byte by byte, with a correct cross-reference table, so that each is broken
+in exactly the one way its name says.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from PIL import Image
+from reportlab.lib.pdfencrypt import StandardEncryption  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
+
+
+def page_text(number: int) -> str:
+    """The text ``text_pdf`` puts on page ``number`` (from 1), as extraction returns it."""
+    return f"Page {number} of the corpus.\nIt mentions a café in Köln."
+
+
+def text_pdf(
+    directory: Path, pages: int, *, name: str = "text.pdf", password: str | None = None
+) -> Path:
+    path = directory / name
+    encrypt = StandardEncryption(password) if password is not None else None
+    canvas = Canvas(str(path), encrypt=encrypt)
+    for number in range(1, pages + 1):
+        for line_number, line in enumerate(page_text(number).splitlines()):
+            canvas.drawString(72, 720 - 20 * line_number, line)
+        canvas.showPage()
+    canvas.save()
+    return path
+
+
+def encrypted_pdf(directory: Path) -> Path:
+    """Needs a user password to open (an owner password alone still lets anyone read)."""
+    return text_pdf(directory, 2, name="encrypted.pdf", password="secret")
+
+
+def truncated_pdf(directory: Path) -> Path:
+    whole = text_pdf(directory, 3, name="whole.pdf").read_bytes()
+    path = directory / "truncated.pdf"
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def cyclic_page_tree_pdf(directory: Path) -> Path:
+    """A page tree whose only kid is a node whose only kid is the root again."""
+    return _write(
+        directory / "cyclic.pdf",
+        _assemble(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R] /Count 1 >>",
+            ]
+        ),
+    )
+
+
+def huge_xref_pdf(directory: Path) -> Path:
+    """A cross-reference stream claiming 2**31 - 1 objects (/Size and /Index)."""
+    head = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(
+        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"], 1
+    ):
+        offsets.append(len(head))
+        head += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    entries = b"\x00\x00\x00\x00\x00\xff" + b"".join(
+        b"\x01" + struct.pack(">I", offset) + b"\x00" for offset in offsets
+    )
+    data = zlib.compress(entries)
+    size = 2**31 - 1
+    xref_at = len(head)
+    head += (
+        b"3 0 obj\n<< /Type /XRef /Size %d /Index [0 %d] /W [1 4 1] /Root 1 0 R "
+        b"/Filter /FlateDecode /Length %d >>\nstream\n" % (size, size, len(data))
+    )
+    head += data + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_at
+    return _write(directory / "huge-xref.pdf", bytes(head))
+
+
+def deeply_nested_pdf(directory: Path, depth: int = 2_000_000) -> Path:
+    """A page holding ``depth`` nested arrays: small on disk, costly in memory to parse."""
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Nested "
+        + b"[" * depth
+        + b"]" * depth
+        + b" >>"
+    )
+    return _write(
+        directory / "nested.pdf",
+        _assemble(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                page,
+            ]
+        ),
+    )
+
+
+def pageless_pdf(directory: Path) -> Path:
+    """A well-formed PDF with an empty page tree."""
+    return _write(
+        directory / "pageless.pdf",
+        _assemble([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]),
+    )
+
+
+def zip_disguised_as_pdf(directory: Path) -> Path:
+    path = directory / "archive.pdf"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "not a PDF")
+    return path
+
+
+def text_file(directory: Path, text: str, *, encoding: str, name: str = "text.txt") -> Path:
+    return _write(directory / name, text.encode(encoding))
+
+
+def png_image(directory: Path, width: int = 64, height: int = 32) -> Path:
+    path = directory / "image.png"
+    Image.new("RGB", (width, height), (200, 30, 30)).save(path, format="PNG")
+    return path
+
+
+def jpeg_image(directory: Path, width: int = 48, height: int = 40) -> Path:
+    path = directory / "image.jpg"
+    Image.new("RGB", (width, height), (30, 30, 200)).save(path, format="JPEG")
+    return path
+
+
+def pixel_bomb_png(directory: Path, width: int = 100_000, height: int = 100_000) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` pixels, as decompression bombs do."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 16)
+    return _write(
+        directory / "bomb.png",
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND"),
+    )
+
+
+def truncated_png(directory: Path) -> Path:
+    whole = png_image(directory, 256, 256).read_bytes()
+    return _write(directory / "truncated.png", whole[: len(whole) // 2])
+
+
+def _chunk(kind: bytes, data: bytes = b"") -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _assemble(objects: list[bytes]) -> bytes:
+    """A PDF of ``objects`` (numbered from 1, object 1 the catalog) and a correct xref."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

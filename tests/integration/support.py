@@ -1,0 +1,262 @@
+"""Helpers for tests that run the real parts: ports, processes, deadlines, a cuttable link.
+
+They know how to start the service's processes, not what to expect of them: the tests say
+that in their own words.
+"""
+
+# Deadlines are parameters here, not asyncio.timeout (ASYNC109): a failure then names what
+# never happened, which a bare TimeoutError would not.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from infrastructure.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+Condition = Callable[[], bool | Awaitable[bool]]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment that makes a service process read ``settings`` (plus ``overrides``).
+
+    Settings inherited from the test runner's environment are dropped first, so the process
+    sees these and its defaults, nothing else.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    return {
+        **inherited,
+        "DATA_DIR": str(settings.data_dir),
+        "EVENT_STORE": settings.event_store,
+        "SQLITE_POLL_INTERVAL": str(settings.sqlite_poll_interval),
+        "POSTGRES_HOST": settings.postgres_host,
+        "POSTGRES_PORT": str(settings.postgres_port),
+        "POSTGRES_DBNAME": settings.postgres_dbname,
+        "POSTGRES_USER": settings.postgres_user,
+        "POSTGRES_PASSWORD": settings.postgres_password.get_secret_value(),
+        "POSTGRES_SCHEMA": settings.postgres_schema,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        **overrides,
+    }
+
+
+async def wait_until(
+    condition: Condition, *, timeout: float, what: str, interval: float = 0.05
+) -> float:
+    """Polls ``condition`` until it holds; fails after ``timeout`` seconds.
+
+    Returns how long it took, which some tests report.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return time.monotonic() - started
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting until {what}")
+        await asyncio.sleep(interval)
+
+
+async def settled(
+    value: Callable[[], Awaitable[int]], *, settle: float, timeout: float, what: str
+) -> int:
+    """The value once it has stopped changing for ``settle`` seconds (eventual consistency)."""
+    last = await value()
+    last_change = time.monotonic()
+    deadline = last_change + timeout
+    while time.monotonic() - last_change < settle:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} still changing after {timeout} s (last {last})")
+        await asyncio.sleep(0.1)
+        current = await value()
+        if current != last:
+            last, last_change = current, time.monotonic()
+    return last
+
+
+class Process:
+    """A real OS process of the service, its output kept in a log file.
+
+    It runs in a session of its own, so signals sent to it never reach the test runner,
+    and ``kill_tree`` can clean up whatever it started.
+    """
+
+    def __init__(self, args: list[str], *, env: Mapping[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("ab")
+        self.popen = subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @classmethod
+    def python_module(cls, module: str, *, env: Mapping[str, str], log_path: Path) -> Process:
+        """``python -m module``, as the Makefile and the Procfile run it."""
+        return cls([sys.executable, "-m", module], env=env, log_path=log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.popen.poll()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def send(self, sig: signal.Signals) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    async def wait_for_exit(self, *, timeout: float) -> int:
+        await wait_until(
+            lambda: self.popen.poll() is not None,
+            timeout=timeout,
+            what=f"{' '.join(self.args)} exits",
+        )
+        return self.popen.returncode
+
+    def descendants(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return psutil.Process(self.pid).children(recursive=True)
+        return []
+
+    def kill_tree(self) -> None:
+        """SIGKILL to the process and everything it started (cleanup, never a test step)."""
+        for child in [*self.descendants()]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+        self._log.close()
+
+
+@contextlib.contextmanager
+def running(process: Process) -> Iterator[Process]:
+    """Kills the process (and its children) however the block ends."""
+    try:
+        yield process
+    finally:
+        process.kill_tree()
+
+
+class TcpProxy:
+    """A TCP link to ``127.0.0.1:target_port`` that a test can cut and restore.
+
+    Lets a real process lose its real server mid-run without killing the server: while
+    cut, open connections are closed and new ones are refused.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self._target_port = target_port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread.start()
+
+    def _call(self, coro: Awaitable[None]) -> None:
+        async def wrapped() -> None:
+            await coro
+
+        asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout=10)
+
+    def restore(self) -> None:
+        self._call(self._listen())
+
+    def cut(self) -> None:
+        self._call(self._cut())
+
+    def close(self) -> None:
+        self._call(self._shut_down())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+
+    async def _shut_down(self) -> None:
+        await self._cut()
+        relays = asyncio.all_tasks() - {asyncio.current_task()}
+        for relay in relays:
+            relay.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", self._target_port)
+        except OSError:
+            client_w.close()
+            return
+        self._writers |= {client_w, server_w}
+        await asyncio.gather(
+            _pipe(client_r, server_w), _pipe(server_r, client_w), return_exceptions=True
+        )
+        self._writers -= {client_w, server_w}
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(64 * 1024):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()

@@ -1,0 +1,54 @@
+"""Which extraction an artifact gets, by its sniffed MIME type."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.processing import (
+    ContentKind,
+    FailureReason,
+    ProcessingFailed,
+    content_kind,
+)
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "kind"),
+    [
+        ("application/pdf", ContentKind.PDF),
+        ("text/plain", ContentKind.TEXT),
+        ("text/markdown", ContentKind.TEXT),
+        ("text/csv", ContentKind.TEXT),
+        ("application/json", ContentKind.TEXT),
+        ("image/png", ContentKind.IMAGE),
+        ("image/jpeg", ContentKind.IMAGE),
+    ],
+)
+def test_each_supported_type_gets_its_extraction(mime_type: str, kind: ContentKind) -> None:
+    assert content_kind(mime_type) is kind
+
+
+def test_parameters_and_case_do_not_change_the_kind() -> None:
+    assert content_kind("Text/Plain; charset=ISO-8859-1") is ContentKind.TEXT
+
+
+@pytest.mark.parametrize("mime_type", ["application/zip", "application/octet-stream", ""])
+def test_other_types_are_unsupported(mime_type: str) -> None:
+    with pytest.raises(ProcessingFailed) as failed:
+        content_kind(mime_type)
+
+    assert failed.value.reason is FailureReason.UNSUPPORTED_TYPE
+    assert "not processed" in failed.value.message
+
+
+def test_a_deployment_can_narrow_the_supported_types() -> None:
+    allowed = frozenset({"application/pdf"})
+
+    assert content_kind("application/pdf", allowed) is ContentKind.PDF
+    with pytest.raises(ProcessingFailed):
+        content_kind("image/png", allowed)
+
+
+def test_allowing_a_type_no_extraction_handles_does_not_make_it_supported() -> None:
+    with pytest.raises(ProcessingFailed):
+        content_kind("application/zip", frozenset({"application/zip"}))
