@@ -50,11 +50,12 @@ class WorkflowOrchestrator(Protocol):
     """Starts the durable processing of artifacts."""
 
     async def start_processing(self, request: ProcessingRequest) -> bool:
-        """Starts processing ``request.artifact_id`` unless it was ever started before.
+        """Starts processing run ``request.run`` of the artifact unless it was started before.
 
-        Returns True when this call started it, False when a run for the artifact already
-        exists or existed (which callers treat as success). Safe to call any number of
-        times for the same artifact: at most one run is ever started.
+        Safe to call any number of times for the same request: at most one workflow run
+        is ever started for it. Returns False when the start was refused as a duplicate of
+        a run that has already closed; True when this call started the run or joined the
+        one still open (Temporal answers both the same way).
         """
         ...
 

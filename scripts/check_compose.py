@@ -62,7 +62,8 @@ def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
             yield f"{name}: {variable} is not a setting (infrastructure/config.py)"
         values = {k.lower(): _DEFAULTED.sub(r"\1", v) for k, v in env.items() if k in known}
         try:
-            Settings(_env_file=None, **values)  # type: ignore[call-arg]
+            # Validation only: no environment or .env file of this machine mixed in.
+            Settings.model_validate(values)
         except ValidationError as err:
             yield f"{name}: these settings are refused: {err}"
         command = service.get("command") or []

@@ -12,7 +12,14 @@ import uuid
 from typing import BinaryIO
 
 from application.artifacts import ArtifactsApplication
-from application.ports import BlobNotFound, StoredBlob
+from application.catalog import ArtifactPage, InvalidCursor
+from application.ports import BlobNotFound, StoredBlob, SummaryCandidate, SummaryUnavailable
+
+# eventsourcing's in-memory persistence, under both keys the application reads.
+IN_MEMORY_ENV = {
+    "PERSISTENCE_MODULE": "eventsourcing.popo",
+    "ARTIFACTS_PERSISTENCE_MODULE": "eventsourcing.popo",
+}
 
 
 def in_memory_artifacts() -> ArtifactsApplication:
@@ -22,10 +29,7 @@ def in_memory_artifacts() -> ArtifactsApplication:
     ``PERSISTENCE_MODULE`` (or ``ARTIFACTS_PERSISTENCE_MODULE``) in the developer's
     shell can never point a unit test at a real database.
     """
-    popo = "eventsourcing.popo"
-    return ArtifactsApplication(
-        env={"PERSISTENCE_MODULE": popo, "ARTIFACTS_PERSISTENCE_MODULE": popo}
-    )
+    return ArtifactsApplication(env=dict(IN_MEMORY_ENV))
 
 
 class FakeBlobWriter:
@@ -75,3 +79,67 @@ class FakeBlobStore:
             return io.BytesIO(self.blobs[location])
         except KeyError:
             raise BlobNotFound(f"no blob at {location}") from None
+
+
+class FakeSummarizer:
+    """The ``Summarizer`` port: the text's first line, or the failures it was given first.
+
+    ``failures`` are raised in order, one per call, before any summary is written; the
+    texts it was asked to summarize are kept in ``texts``.
+    """
+
+    source = "fake"
+    model = "first-line"
+    pipeline_version = "test"
+
+    def __init__(self, failures: list[SummaryUnavailable] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.texts: list[str] = []
+
+    def summarize(self, text: str) -> SummaryCandidate:
+        self.texts.append(text)
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.summary_of(text)
+
+    @classmethod
+    def summary_of(cls, text: str) -> SummaryCandidate:
+        """The candidate this summarizer writes for ``text``."""
+        lines = text.strip().splitlines()
+        return SummaryCandidate(
+            text=lines[0] if lines else "",
+            source=cls.source,
+            model=cls.model,
+            pipeline_version=cls.pipeline_version,
+        )
+
+
+class FakeCatalog:
+    """The ``ArtifactCatalog`` port: fixed pages by cursor, and a record of every call.
+
+    ``pages`` maps each cursor it hands out (None for the first page) to its page; any
+    other cursor is an ``InvalidCursor``. ``wait_for`` answers ``caught_up``.
+    """
+
+    def __init__(
+        self, pages: dict[str | None, ArtifactPage] | None = None, *, caught_up: bool = True
+    ) -> None:
+        self.pages = pages or {None: ArtifactPage(items=[], next_cursor=None)}
+        self.caught_up = caught_up
+        self.listed: list[dict[str, object]] = []
+        self.waited: list[tuple[int, float]] = []
+
+    def list_artifacts(
+        self, *, status: str | None, mime_type: str | None, limit: int, cursor: str | None
+    ) -> ArtifactPage:
+        self.listed.append(
+            {"status": status, "mime_type": mime_type, "limit": limit, "cursor": cursor}
+        )
+        try:
+            return self.pages[cursor]
+        except KeyError:
+            raise InvalidCursor(f"not a cursor of this catalog: {cursor!r}") from None
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        self.waited.append((position, timeout))
+        return self.caught_up

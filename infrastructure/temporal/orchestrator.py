@@ -32,18 +32,16 @@ class TemporalWorkflowOrchestrator:
         workflow_id = workflow_id_for(request.artifact_id, request.run)
         try:
             # The id alone does not prevent a second run: Temporal's default reuse policy
-            # allows one once the first has closed. REJECT_DUPLICATE refuses any id that
-            # ever ran (within retention); FAIL refuses one whose first run is still open.
-            # Both refusals raise WorkflowAlreadyStartedError, so the answer below says
-            # whether this call started the run (USE_EXISTING would return the open run as
-            # if this call had started it).
+            # allows one once the first has closed. REJECT_DUPLICATE refuses an id that ran
+            # before (within the namespace's retention) with WorkflowAlreadyStartedError;
+            # USE_EXISTING makes a start while the first run is still open return that run.
             handle = await self._client.start_workflow(
                 ProcessArtifactWorkflow.run,
                 request,
                 id=workflow_id,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
         except WorkflowAlreadyStartedError:
             log.info(

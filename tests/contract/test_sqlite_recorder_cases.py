@@ -8,38 +8,14 @@ TestCases: pytest collects them.)
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import tempfile
-import types
 from pathlib import Path
 
 from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.tests import persistence
 
 from infrastructure.eventstore.sqlite import SubscribableSQLiteApplicationRecorder
-
-
-def _without_pycryptodome() -> None:
-    """Lets ``eventsourcing.tests.persistence`` import when pycryptodome is not installed.
-
-    That module imports ``AESCipher`` (eventsourcing's ``crypto`` extra) at the top for its
-    factory cases, which are not run here; the recorder cases never touch it. With the
-    package installed this does nothing.
-    """
-    if importlib.util.find_spec("Crypto") is not None:
-        return
-    names = ["Crypto", "Crypto.Cipher", "Crypto.Cipher._mode_gcm", "Crypto.Cipher.AES"]
-    modules = {name: types.ModuleType(name) for name in names}
-    modules["Crypto.Cipher"].AES = modules["Crypto.Cipher.AES"]  # type: ignore[attr-defined]
-    modules["Crypto.Cipher._mode_gcm"].GcmMode = object  # type: ignore[attr-defined]
-    modules["Crypto.Cipher.AES"].key_size = (16, 24, 32)  # type: ignore[attr-defined]
-    for name, module in modules.items():
-        sys.modules.setdefault(name, module)
-
-
-_without_pycryptodome()
-from eventsourcing.tests import persistence  # noqa: E402 - needs the lines above first
 
 
 class TestSubscribableSQLiteApplicationRecorder(

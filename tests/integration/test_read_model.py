@@ -74,10 +74,15 @@ async def projecting(settings: Settings, view: ArtifactListView) -> AsyncIterato
         watched.close()
 
 
-async def caught_up(view: ArtifactListView, writer: ArtifactsApplication) -> None:
+def position_of(writer: ArtifactsApplication) -> int:
+    """The position of the last event written."""
     head = writer.recorder.max_notification_id()
     assert head is not None
-    assert await asyncio.to_thread(view.wait_for, head, 20), "the view never caught up"
+    return head
+
+
+async def caught_up(view: ArtifactListView, writer: ArtifactsApplication) -> None:
+    assert await asyncio.to_thread(view.wait_for, position_of(writer), 20), "not caught up"
 
 
 # -- what happens to artifacts, through the aggregate's own commands ------------------
@@ -383,14 +388,17 @@ async def test_the_read_worker_process_projects_events_and_exits_0_on_sigterm(
         "infrastructure.read_worker", env=env, log_path=tmp_path / "rw.log"
     )
     with running(process):
-        await caught_up(view, writer)
+        # Generous: a Python process's start is slow on a busy machine; the stop is not.
+        assert await asyncio.to_thread(view.wait_for, position_of(writer), 60), process.output()
         position = then(writer, upload(writer, "during.txt"), started)
         assert await asyncio.to_thread(view.wait_for, position, 20), process.output()
         # What `python -m infrastructure.healthcheck read_worker` checks.
         assert check_heartbeat(heartbeat_path(settings, "read_worker")) is None
 
         process.send(signal.SIGTERM)
+        sent = time.monotonic()
         assert await process.wait_for_exit(timeout=5) == 0, process.output()
+        print(f"\nread worker exited {time.monotonic() - sent:.2f} s after SIGTERM")
         assert '"event": "read_worker_stopped"' in process.output()
 
     assert [item.filename for item in everything(view)] == ["during.txt", "before.txt"]

@@ -40,11 +40,12 @@ from tests.integration.support import Process, wait_until
 
 pytestmark = pytest.mark.temporal
 
-WORKFLOWS = 24
+WORKFLOWS = 12
 
 
 def process_env(settings: Settings, client: Client, task_queue: str) -> dict[str, str]:
-    """Only environment, as in a container: every setting a process needs, nothing else."""
+    """Every setting a process needs, by environment only, as in a container (on top of
+    this process's environment, for PATH and the like)."""
     s = settings
     return {
         **os.environ,

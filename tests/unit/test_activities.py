@@ -1,9 +1,18 @@
-"""ArtifactActivities in an activity context, over the in-memory application and a fake store."""
+"""ArtifactActivities in an activity context, over the in-memory application and fakes.
+
+The application is the real one on in-memory persistence; the blob store and the
+summarizer are fakes at their ports. Sniffing (libmagic), decoding, image inspection and
+PDF extraction (PDFium in a child process) are the real ones, fed files from
+``tests.corpus``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -11,30 +20,38 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from application.artifacts import ArtifactsApplication
-from application.ports import ProcessingRequest
+from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate, SummaryUnavailable
 from domain.artifact import ArtifactStatus
-from infrastructure.temporal.activities import ArtifactActivities
-from infrastructure.temporal.models import Inspection, ProcessingFailure, ProcessingResult
-from tests.fakes import FakeBlobStore, in_memory_artifacts
-
-# The start of a real (minimal) PDF: libmagic knows it by its header.
-PDF = (
-    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
-    b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+from infrastructure.processing.pdf import PdfLimits
+from infrastructure.processing.text import PAGE_END
+from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
+from infrastructure.temporal.models import (
+    Extraction,
+    Inspection,
+    ProcessingFailure,
+    ProcessingResult,
+    ProcessingStart,
+    SummaryRequest,
 )
+from tests import corpus
+from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
+
 TEXT = b"Just some plain text.\nTwo lines of it.\n"
+FACTS = ContentFacts(mime_type="text/plain", kind="text", page_count=None, char_count=len(TEXT))
+SUMMARY = SummaryCandidate(text="Just text.", source="fake", model="m", pipeline_version="v1")
 
 
 class World:
     """The activities with what they act on: an application, a blob store, a context."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, options: ProcessingOptions | None = None, summarizer: FakeSummarizer | None = None
+    ) -> None:
         self.artifacts: ArtifactsApplication = in_memory_artifacts()
         self.blobs = FakeBlobStore()
-        self.activities = ArtifactActivities(self.artifacts, self.blobs)
-        self.heartbeats: list[object] = []
+        self.summarizer = summarizer or FakeSummarizer()
+        self.activities = ArtifactActivities(self.artifacts, self.blobs, self.summarizer, options)
+        self.heartbeats: list[Any] = []
         self.env = ActivityEnvironment()
         self.env.on_heartbeat = lambda *details: self.heartbeats.extend(details)
 
@@ -48,32 +65,62 @@ class World:
             sha256=blob.sha256,
             storage_location=blob.location,
         )
-        return ProcessingRequest(
-            artifact_id=artifact_id,
-            storage_location=blob.location,
-            filename=filename,
-            content_type="application/octet-stream",
-            size=blob.size,
-            sha256=blob.sha256,
-        )
+        return self.artifacts.processing_request_for(artifact_id, run=0)
 
     def inspect(self, request: ProcessingRequest) -> Inspection:
         return self.env.run(self.activities.inspect_artifact, request)
 
-    def record_result(self, artifact_id: UUID, mime_type: str) -> None:
+    def extract(self, request: ProcessingRequest) -> ContentFacts:
+        """Inspects the upload, then extracts its content as the inspection says."""
+        inspection = self.inspect(request)
+        self.heartbeats.clear()
+        return self.env.run(
+            self.activities.extract_content,
+            Extraction(
+                artifact_id=request.artifact_id,
+                storage_location=request.storage_location,
+                mime_type=inspection.mime_type,
+                kind=inspection.kind,
+            ),
+        )
+
+    def summarize(self, locations: list[str]) -> SummaryCandidate:
+        return self.env.run(
+            self.activities.summarize_text,
+            SummaryRequest(artifact_id=uuid4(), text_locations=locations),
+        )
+
+    def record_started(self, artifact_id: UUID, run: int = 0) -> None:
+        self.env.run(
+            self.activities.record_processing_started,
+            ProcessingStart(artifact_id=artifact_id, run=run, workflow_id=f"wf-{run}"),
+        )
+
+    def record_result(
+        self,
+        artifact_id: UUID,
+        facts: ContentFacts = FACTS,
+        summary: SummaryCandidate | None = None,
+        run: int = 0,
+    ) -> None:
         self.env.run(
             self.activities.record_processing_result,
-            ProcessingResult(artifact_id=artifact_id, mime_type=mime_type),
+            ProcessingResult(artifact_id=artifact_id, run=run, facts=facts, summary=summary),
         )
 
-    def record_failure(self, artifact_id: UUID, reason: str, message: str = "it broke") -> None:
+    def record_failure(
+        self, artifact_id: UUID, reason: str, message: str = "it broke", run: int = 0
+    ) -> None:
         self.env.run(
             self.activities.record_processing_failure,
-            ProcessingFailure(artifact_id=artifact_id, reason=reason, message=message),
+            ProcessingFailure(artifact_id=artifact_id, run=run, reason=reason, message=message),
         )
 
-    def stored_event_count(self, artifact_id: UUID) -> int:
-        return len(self.artifacts.recorder.select_events(artifact_id))
+    def text_at(self, locations: list[str]) -> str:
+        return b"".join(self.blobs.blobs[location] for location in locations).decode("utf-8")
+
+    def stored_event_types(self, artifact_id: UUID) -> list[str]:
+        return [entry.type for entry in self.artifacts.history(artifact_id)]
 
 
 @pytest.fixture
@@ -83,28 +130,80 @@ def world() -> Iterator[World]:
     world.artifacts.close()
 
 
+@pytest.fixture
+def make_world() -> Iterator[Callable[..., World]]:
+    """Builds worlds with other options or another summarizer."""
+    worlds: list[World] = []
+
+    def make(**kwargs: Any) -> World:
+        worlds.append(World(**kwargs))
+        return worlds[-1]
+
+    yield make
+    for made in worlds:
+        made.artifacts.close()
+
+
 def permanent_failure_of(excinfo: pytest.ExceptionInfo[ApplicationError]) -> tuple[str, bool]:
     return excinfo.value.type or "", excinfo.value.non_retryable
 
 
-def test_inspecting_a_pdf_verifies_it_and_sniffs_its_mime_type(world: World) -> None:
-    request = world.upload(PDF, filename="paper.txt")
+# --- inspect_artifact ------------------------------------------------------------------
+
+
+def test_inspecting_a_pdf_verifies_it_and_sniffs_its_mime_type(
+    world: World, tmp_path: Path
+) -> None:
+    pdf = corpus.text_pdf(tmp_path, 1).read_bytes()
+    request = world.upload(pdf, filename="paper.txt")
 
     inspection = world.inspect(request)
 
-    assert inspection == Inspection(mime_type="application/pdf", size=len(PDF))
+    assert inspection == Inspection(mime_type="application/pdf", size=len(pdf), kind="pdf")
 
 
 def test_inspecting_plain_text_sniffs_text_plain(world: World) -> None:
     request = world.upload(TEXT, filename="notes.pdf")
 
-    assert world.inspect(request) == Inspection(mime_type="text/plain", size=len(TEXT))
+    assert world.inspect(request) == Inspection(mime_type="text/plain", size=len(TEXT), kind="text")
+
+
+def test_inspecting_an_image_routes_it_to_image_extraction(world: World, tmp_path: Path) -> None:
+    png = corpus.png_image(tmp_path).read_bytes()
+
+    inspection = world.inspect(world.upload(png))
+
+    assert (inspection.mime_type, inspection.kind) == ("image/png", "image")
 
 
 def test_inspecting_reports_progress_by_heartbeat(world: World) -> None:
     world.inspect(world.upload(TEXT))
 
     assert world.heartbeats == [len(TEXT)]
+
+
+def test_a_type_the_service_never_processes_fails_permanently_as_unsupported_type(
+    world: World, tmp_path: Path
+) -> None:
+    archive = corpus.zip_disguised_as_pdf(tmp_path).read_bytes()
+
+    with pytest.raises(ApplicationError) as excinfo:
+        world.inspect(world.upload(archive, filename="archive.pdf"))
+
+    assert permanent_failure_of(excinfo) == ("unsupported_type", True)
+    assert "application/zip" in excinfo.value.message
+
+
+def test_a_type_outside_the_deployments_allow_list_fails_permanently_as_unsupported_type(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(options=ProcessingOptions(allowed_types=frozenset({"application/pdf"})))
+
+    with pytest.raises(ApplicationError) as excinfo:
+        world.inspect(world.upload(TEXT))
+
+    assert permanent_failure_of(excinfo) == ("unsupported_type", True)
+    assert "text/plain" in excinfo.value.message
 
 
 def test_inspecting_a_missing_blob_fails_permanently_as_blob_missing(world: World) -> None:
@@ -140,20 +239,235 @@ def test_a_blob_with_another_sha256_fails_permanently_as_blob_corrupted(world: W
     assert hashlib.sha256(flipped).hexdigest() in excinfo.value.message
 
 
-def test_recording_a_result_marks_the_artifact_processed_once(world: World) -> None:
-    request = world.upload(PDF)
+# --- extract_content -------------------------------------------------------------------
 
-    world.record_result(request.artifact_id, "application/pdf")
-    world.record_result(request.artifact_id, "application/pdf")
+
+def test_utf8_text_is_stored_as_a_text_blob_and_referenced(world: World, tmp_path: Path) -> None:
+    text = "Grüße aus Köln \u2013 naïve café, 東京.\nSecond line.\n"
+    request = world.upload(corpus.text_file(tmp_path, text, encoding="utf-8").read_bytes())
+
+    facts = world.extract(request)
+
+    assert facts == ContentFacts(
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=len(text),
+        text_locations=facts.text_locations,
+        details={"encoding": "utf-8", "truncated": False},
+    )
+    [location] = facts.text_locations
+    assert location != request.storage_location
+    assert world.text_at(facts.text_locations) == text
+
+
+def test_latin1_text_is_detected_and_stored_as_utf8(world: World, tmp_path: Path) -> None:
+    text = "Grüße aus Köln. Die Mädchen gehen über die Straße.\n"
+    request = world.upload(corpus.text_file(tmp_path, text, encoding="latin-1").read_bytes())
+
+    facts = world.extract(request)
+
+    # The Encoding Standard reads latin-1 as windows-1252, its superset.
+    assert facts.details == {"encoding": "cp1252", "truncated": False}
+    assert facts.char_count == len(text)
+    assert world.text_at(facts.text_locations) == text
+
+
+def test_text_over_the_bound_is_cut_and_marked_truncated(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(options=ProcessingOptions(text_max_bytes=10))
+
+    facts = world.extract(world.upload(TEXT))
+
+    assert facts.details["truncated"] is True
+    assert world.text_at(facts.text_locations) == TEXT[:10].decode()
+    assert facts.char_count == 10
+
+
+def test_an_image_gives_its_dimensions_and_format_and_no_text(world: World, tmp_path: Path) -> None:
+    request = world.upload(corpus.png_image(tmp_path, width=64, height=32).read_bytes())
+    blobs_before = set(world.blobs.blobs)
+
+    facts = world.extract(request)
+
+    assert facts == ContentFacts(
+        mime_type="image/png",
+        kind="image",
+        page_count=None,
+        char_count=0,
+        text_locations=[],
+        details={"width": 64, "height": 32, "format": "PNG", "mode": "RGB"},
+    )
+    assert set(world.blobs.blobs) == blobs_before
+
+
+def test_a_damaged_image_fails_permanently_as_corrupt(world: World, tmp_path: Path) -> None:
+    request = world.upload(corpus.truncated_png(tmp_path).read_bytes())
+
+    with pytest.raises(ApplicationError) as excinfo:
+        world.extract(request)
+
+    assert permanent_failure_of(excinfo) == ("corrupt", True)
+
+
+def test_a_pdf_has_its_pages_text_stored_batch_by_batch_with_heartbeats(
+    make_world: Callable[..., World], tmp_path: Path
+) -> None:
+    world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=2)))
+    request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
+
+    facts = world.extract(request)
+
+    pages = [corpus.page_text(number) for number in (1, 2, 3)]
+    assert (facts.mime_type, facts.kind, facts.page_count) == ("application/pdf", "pdf", 3)
+    assert facts.char_count == sum(len(page) + 1 for page in pages)
+    assert len(facts.text_locations) == 2
+    assert world.text_at(facts.text_locations).split(PAGE_END)[:-1] == pages
+    # One heartbeat per stored batch (and, on a slow machine, repeats while parsing).
+    assert sorted({beat["next_page"] for beat in world.heartbeats} - {0}) == [2, 3]
+    assert world.heartbeats[-1]["text_locations"] == facts.text_locations
+
+
+def test_a_retried_pdf_extraction_resumes_after_its_last_heartbeat(
+    make_world: Callable[..., World], tmp_path: Path
+) -> None:
+    world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=2)))
+    request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
+    first = world.extract(request)
+    after_first_batch = next(beat for beat in world.heartbeats if beat["next_page"] == 2)
+    blobs_before = set(world.blobs.blobs)
+    world.env.info = dataclasses.replace(
+        world.env.info, attempt=2, heartbeat_details=[after_first_batch]
+    )
+
+    retried = world.extract(request)
+
+    assert retried.text_locations[0] == first.text_locations[0]
+    assert len(set(world.blobs.blobs) - blobs_before) == 1
+    assert (retried.page_count, retried.char_count) == (first.page_count, first.char_count)
+    assert world.text_at(retried.text_locations) == world.text_at(first.text_locations)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [(corpus.encrypted_pdf, "encrypted"), (corpus.truncated_pdf, "corrupt")],
+    ids=["encrypted", "truncated"],
+)
+def test_a_hostile_pdf_fails_permanently_with_its_reason(
+    world: World, tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    request = world.upload(make(tmp_path).read_bytes())
+    blobs_before = set(world.blobs.blobs)
+
+    with pytest.raises(ApplicationError) as excinfo:
+        world.extract(request)
+
+    assert permanent_failure_of(excinfo) == (reason, True)
+    assert set(world.blobs.blobs) == blobs_before
+
+
+def test_extracting_a_missing_blob_fails_permanently_as_blob_missing(world: World) -> None:
+    with pytest.raises(ApplicationError) as excinfo:
+        world.env.run(
+            world.activities.extract_content,
+            Extraction(
+                artifact_id=uuid4(),
+                storage_location="00/00000000000000000000000000000000",
+                mime_type="text/plain",
+                kind="text",
+            ),
+        )
+
+    assert permanent_failure_of(excinfo) == ("blob_missing", True)
+
+
+# --- summarize_text --------------------------------------------------------------------
+
+
+def test_the_summary_is_the_summarizers_candidate_for_the_stored_text(world: World) -> None:
+    locations = [world.blobs.put(b"First page.\n\x0c").location, world.blobs.put(b"Next.").location]
+
+    summary = world.summarize(locations)
+
+    assert world.summarizer.texts == ["First page.\n\x0cNext."]
+    assert summary == FakeSummarizer.summary_of("First page.\n\x0cNext.")
+
+
+def test_the_summarizer_reads_at_most_the_configured_number_of_characters(
+    make_world: Callable[..., World],
+) -> None:
+    world = make_world(options=ProcessingOptions(summary_input_chars=5))
+
+    world.summarize([world.blobs.put(b"0123456789").location])
+
+    assert world.summarizer.texts == ["01234"]
+
+
+def test_a_summary_worth_retrying_is_left_to_temporal_to_retry(
+    make_world: Callable[..., World],
+) -> None:
+    busy = SummaryUnavailable("the endpoint is overloaded", retryable=True)
+    world = make_world(summarizer=FakeSummarizer(failures=[busy]))
+
+    with pytest.raises(SummaryUnavailable) as excinfo:
+        world.summarize([world.blobs.put(b"Some text.").location])
+
+    assert excinfo.value is busy
+
+
+def test_a_refused_summary_fails_permanently_as_summary_unavailable(
+    make_world: Callable[..., World],
+) -> None:
+    rejected = SummaryUnavailable("invalid api key", retryable=False)
+    world = make_world(summarizer=FakeSummarizer(failures=[rejected]))
+
+    with pytest.raises(ApplicationError) as excinfo:
+        world.summarize([world.blobs.put(b"Some text.").location])
+
+    assert permanent_failure_of(excinfo) == ("summary_unavailable", True)
+    assert excinfo.value.message == "invalid api key"
+
+
+# --- Writing back ----------------------------------------------------------------------
+
+
+def test_recording_the_start_marks_the_artifact_processing_once(world: World) -> None:
+    request = world.upload(TEXT)
+
+    world.record_started(request.artifact_id)
+    world.record_started(request.artifact_id)
+
+    artifact = world.artifacts.get_artifact(request.artifact_id)
+    assert artifact.status is ArtifactStatus.PROCESSING
+    assert artifact.workflow_id == "wf-0"
+    assert world.stored_event_types(request.artifact_id) == [
+        "ArtifactCreated",
+        "ProcessingStarted",
+    ]
+
+
+def test_recording_a_result_stores_the_facts_and_summary_once(world: World) -> None:
+    request = world.upload(TEXT)
+    facts = dataclasses.replace(FACTS, text_locations=["7c/7c0123456789abcdef0123456789abcd"])
+
+    world.record_result(request.artifact_id, facts, SUMMARY)
+    world.record_result(request.artifact_id, facts, SUMMARY)
 
     artifact = world.artifacts.get_artifact(request.artifact_id)
     assert artifact.status is ArtifactStatus.PROCESSED
-    assert artifact.mime_type == "application/pdf"
-    assert world.stored_event_count(request.artifact_id) == 2
+    assert (artifact.mime_type, artifact.kind) == ("text/plain", "text")
+    assert artifact.text_locations == facts.text_locations
+    assert artifact.summary == dataclasses.asdict(SUMMARY)
+    assert world.stored_event_types(request.artifact_id) == [
+        "ArtifactCreated",
+        "ArtifactProcessed",
+        "SummaryCandidateAdded",
+    ]
 
 
 def test_recording_a_failure_marks_the_artifact_failed_once(world: World) -> None:
-    request = world.upload(PDF)
+    request = world.upload(TEXT)
 
     world.record_failure(request.artifact_id, "blob_missing", "no blob")
     world.record_failure(request.artifact_id, "blob_missing", "no blob")
@@ -161,29 +475,56 @@ def test_recording_a_failure_marks_the_artifact_failed_once(world: World) -> Non
     artifact = world.artifacts.get_artifact(request.artifact_id)
     assert artifact.status is ArtifactStatus.FAILED
     assert (artifact.failure_reason, artifact.failure_message) == ("blob_missing", "no blob")
-    assert world.stored_event_count(request.artifact_id) == 2
+    assert world.stored_event_types(request.artifact_id) == [
+        "ArtifactCreated",
+        "ArtifactProcessingFailed",
+    ]
 
 
 def test_recording_for_an_unknown_artifact_fails_permanently(world: World) -> None:
+    with pytest.raises(ApplicationError) as started_excinfo:
+        world.record_started(uuid4())
     with pytest.raises(ApplicationError) as result_excinfo:
-        world.record_result(uuid4(), "text/plain")
+        world.record_result(uuid4())
     with pytest.raises(ApplicationError) as failure_excinfo:
         world.record_failure(uuid4(), "blob_missing")
 
+    assert permanent_failure_of(started_excinfo) == ("artifact_not_found", True)
     assert permanent_failure_of(result_excinfo) == ("artifact_not_found", True)
     assert permanent_failure_of(failure_excinfo) == ("artifact_not_found", True)
 
 
 def test_recording_a_conflicting_outcome_fails_permanently(world: World) -> None:
     request = world.upload(TEXT)
-    world.record_result(request.artifact_id, "text/plain")
+    world.record_result(request.artifact_id)
 
     with pytest.raises(ApplicationError) as failure_excinfo:
         world.record_failure(request.artifact_id, "timeout")
     with pytest.raises(ApplicationError) as result_excinfo:
-        world.record_result(request.artifact_id, "application/pdf")
+        world.record_result(request.artifact_id, dataclasses.replace(FACTS, char_count=1))
 
     assert permanent_failure_of(failure_excinfo) == ("outcome_conflict", True)
     assert permanent_failure_of(result_excinfo) == ("outcome_conflict", True)
-    assert world.artifacts.get_artifact(request.artifact_id).mime_type == "text/plain"
-    assert world.stored_event_count(request.artifact_id) == 2
+    assert world.artifacts.get_artifact(request.artifact_id).char_count == len(TEXT)
+    assert len(world.stored_event_types(request.artifact_id)) == 2
+
+
+def test_a_write_back_from_a_superseded_run_fails_permanently_as_stale_run(
+    world: World,
+) -> None:
+    request = world.upload(TEXT)
+    world.record_result(request.artifact_id)
+    world.artifacts.request_reprocessing(request.artifact_id)
+
+    with pytest.raises(ApplicationError) as started_excinfo:
+        world.record_started(request.artifact_id, run=0)
+    with pytest.raises(ApplicationError) as result_excinfo:
+        world.record_result(request.artifact_id, run=0)
+    with pytest.raises(ApplicationError) as failure_excinfo:
+        world.record_failure(request.artifact_id, "timeout", run=0)
+
+    assert permanent_failure_of(started_excinfo) == ("stale_run", True)
+    assert permanent_failure_of(result_excinfo) == ("stale_run", True)
+    assert permanent_failure_of(failure_excinfo) == ("stale_run", True)
+    artifact = world.artifacts.get_artifact(request.artifact_id)
+    assert (artifact.run, artifact.status) == (1, ArtifactStatus.UPLOADED)

@@ -6,19 +6,28 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from application.artifacts import ArtifactsApplication
+from application.catalog import ArtifactPage, ArtifactSummary
+from application.ports import ContentFacts, SummaryCandidate
 from infrastructure.api.app import TemporalProbe, create_app
 from infrastructure.api.uploads import MAX_PARTS
 from infrastructure.blobstore import LocalBlobStore
-from tests.fakes import in_memory_artifacts
+from infrastructure.processing.text import store_text
+from tests.fakes import FakeCatalog, in_memory_artifacts
 
 MAX_UPLOAD_BYTES = 4096
+TEMPORAL_UI = "http://temporal.test:8080/"
+NAMESPACE = "artifacts"
+READ_MODEL_WAIT = 0.25
 BOUNDARY = "test-boundary-7MA4YWxkTrZu0gW"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 BLOB_FILE = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
@@ -40,13 +49,25 @@ def form(*parts: bytes) -> bytes:
 
 
 class Service:
-    """The API with its real parts: the in-memory application and blobs under tmp_path."""
+    """The API with its real parts: the in-memory application and blobs under tmp_path.
 
-    def __init__(self, tmp_path: Path, app: FastAPI, artifacts: ArtifactsApplication) -> None:
+    The read model is a ``FakeCatalog`` (its real adapters are tested in integration).
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        app: FastAPI,
+        artifacts: ArtifactsApplication,
+        blob_store: LocalBlobStore,
+        catalog: FakeCatalog | None,
+    ) -> None:
         self.tmp_path = tmp_path
         self.blob_root = tmp_path / "blobs"
         self.app = app
         self.artifacts = artifacts
+        self.blob_store = blob_store
+        self.catalog = catalog
 
     def blob_files(self) -> list[str]:
         return sorted(
@@ -59,28 +80,48 @@ class Service:
         return sorted(path for path in self.tmp_path.rglob("*") if path.is_file())
 
 
-def build(tmp_path: Path, probe: TemporalProbe | None = None) -> Service:
+def build(
+    tmp_path: Path,
+    probe: TemporalProbe | None = None,
+    catalog: FakeCatalog | None = None,
+) -> Service:
     artifacts = in_memory_artifacts()
+    blob_store = LocalBlobStore(tmp_path / "blobs")
     app = create_app(
         artifacts=artifacts,
-        blob_store=LocalBlobStore(tmp_path / "blobs"),
+        blob_store=blob_store,
         max_upload_bytes=MAX_UPLOAD_BYTES,
         temporal_probe=probe,
+        catalog=catalog,
+        read_model_wait_seconds=READ_MODEL_WAIT,
+        temporal_ui_url=TEMPORAL_UI,
+        temporal_namespace=NAMESPACE,
     )
-    return Service(tmp_path, app, artifacts)
+    return Service(tmp_path, app, artifacts, blob_store, catalog)
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    service = build(tmp_path)
+def catalog() -> FakeCatalog:
+    return FakeCatalog()
+
+
+@pytest.fixture
+def service(tmp_path: Path, catalog: FakeCatalog) -> Iterator[Service]:
+    service = build(tmp_path, catalog=catalog)
     yield service
     service.artifacts.close()
 
 
+@asynccontextmanager
+async def http_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        yield client
+
+
 @pytest.fixture
 async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+    async with http_client(service.app) as client:
         yield client
 
 
@@ -122,11 +163,22 @@ async def test_an_uploaded_artifact_shows_what_was_received(client: httpx.AsyncC
     assert view["size"] == len(content)
     assert view["sha256"] == hashlib.sha256(content).hexdigest()
     assert view["status"] == "uploaded"
+    assert view["run"] == 0
     assert view["mime_type"] is None
     assert view["results"] is None
+    assert view["summary"] is None
     assert view["failure"] is None
     assert view["workflow_id"] == f"artifact-{artifact_id}"
-    assert view["links"] == {"self": location}
+    assert [item["type"] for item in view["history"]] == ["ArtifactCreated"]
+    assert view["created_at"] == view["updated_at"] == view["history"][0]["at"]
+    assert view["links"] == {
+        "self": location,
+        "content": f"{location}/content",
+        "text": None,
+        "reprocess": f"{location}/reprocess",
+        "temporal": f"http://temporal.test:8080/namespaces/{NAMESPACE}/workflows/"
+        f"artifact-{artifact_id}",
+    }
 
 
 async def test_the_uploaded_bytes_are_stored_as_a_blob(
@@ -140,24 +192,426 @@ async def test_the_uploaded_bytes_are_stored_as_a_blob(
     assert (service.blob_root / artifact.storage_location).read_bytes() == content
 
 
-async def test_an_artifact_shows_its_recorded_outcome(
-    client: httpx.AsyncClient, service: Service
-) -> None:
-    processed_id = (await upload(client, b"one")).json()["id"]
-    failed_id = (await upload(client, b"two")).json()["id"]
-    service.artifacts.record_processing_result(uuid.UUID(processed_id), mime_type="text/plain")
+SUMMARY = SummaryCandidate(text="Hello.", source="lexrank", model="lexrank", pipeline_version="v1")
+
+
+def record_text_result(service: Service, artifact_id: str, *pieces: str) -> ContentFacts:
+    """Stores ``pieces`` as text blobs and records them as the run's result, as workflows do."""
+    locations = [store_text(service.blob_store, piece).location for piece in pieces]
+    facts = ContentFacts(
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=sum(map(len, pieces)),
+        text_locations=locations,
+        details={"encoding": "utf-8", "truncated": False},
+    )
+    uid = uuid.UUID(artifact_id)
+    service.artifacts.record_processing_started(uid, run=0, workflow_id=f"artifact-{uid}")
+    service.artifacts.record_processing_result(uid, run=0, facts=facts, summary=SUMMARY)
+    return facts
+
+
+def record_failure(service: Service, artifact_id: str) -> None:
     service.artifacts.record_processing_failure(
-        uuid.UUID(failed_id), reason="blob_missing", message="no blob"
+        uuid.UUID(artifact_id), run=0, reason="blob_missing", message="no blob"
     )
 
-    processed = (await client.get(f"/artifacts/{processed_id}")).json()
-    failed = (await client.get(f"/artifacts/{failed_id}")).json()
 
-    assert processed["status"] == "processed"
-    assert processed["mime_type"] == "text/plain"
-    assert processed["results"] == {"mime_type": "text/plain"}
-    assert failed["status"] == "failed"
-    assert failed["failure"] == {"reason": "blob_missing", "message": "no blob"}
+async def test_a_processed_artifact_shows_its_results_summary_history_and_links(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"Hello.\nWorld.\n")).json()["id"]
+    record_text_result(service, artifact_id, "Hello.\nWorld.\n")
+
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+
+    assert view["status"] == "processed"
+    assert view["mime_type"] == "text/plain"
+    assert view["results"] == {
+        "mime_type": "text/plain",
+        "kind": "text",
+        "page_count": None,
+        "char_count": 14,
+        "details": {"encoding": "utf-8", "truncated": False},
+    }
+    assert view["summary"] == {
+        "text": "Hello.",
+        "source": "lexrank",
+        "model": "lexrank",
+        "pipeline_version": "v1",
+    }
+    assert view["failure"] is None
+    assert [item["type"] for item in view["history"]] == [
+        "ArtifactCreated",
+        "ProcessingStarted",
+        "ArtifactProcessed",
+        "SummaryCandidateAdded",
+    ]
+    assert [item["version"] for item in view["history"]] == [0, 1, 2, 3]
+    assert view["updated_at"] == view["history"][-1]["at"]
+    assert view["links"]["text"] == f"/artifacts/{artifact_id}/text"
+
+
+async def test_a_failed_artifact_shows_its_failure_and_no_results(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"two")).json()["id"]
+    record_failure(service, artifact_id)
+
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+
+    assert view["status"] == "failed"
+    assert view["failure"] == {"reason": "blob_missing", "message": "no blob"}
+    assert view["results"] is None
+    assert view["summary"] is None
+    assert [item["type"] for item in view["history"]][-1] == "ArtifactProcessingFailed"
+
+
+async def test_the_temporal_link_names_the_namespace_and_the_workflow_of_the_run(
+    tmp_path: Path,
+) -> None:
+    artifacts = in_memory_artifacts()
+    app = create_app(
+        artifacts=artifacts,
+        blob_store=LocalBlobStore(tmp_path / "blobs"),
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        temporal_ui_url="https://temporal.example.com/ui",
+        temporal_namespace="team a",
+    )
+    try:
+        async with http_client(app) as client:
+            artifact_id = (await upload(client, b"hello")).json()["id"]
+            view = (await client.get(f"/artifacts/{artifact_id}")).json()
+    finally:
+        artifacts.close()
+
+    assert view["links"]["temporal"] == (
+        f"https://temporal.example.com/ui/namespaces/team%20a/workflows/artifact-{artifact_id}"
+    )
+
+
+# --- The content and the extracted text, as attachments ---------------------------------
+
+
+DISPOSITION = re.compile(r"""attachment; filename="([^"]*)"; filename\*=UTF-8''(\S+)""")
+
+
+def attachment_names(response: httpx.Response) -> tuple[str, str]:
+    """The plain filename and the UTF-8 ``filename*`` (RFC 6266) of an attachment."""
+    header = response.headers["Content-Disposition"]
+    found = DISPOSITION.fullmatch(header)
+    assert found is not None, header
+    return found.group(1), unquote(found.group(2), errors="strict")
+
+
+async def test_the_content_is_the_exact_uploaded_bytes_as_an_attachment(
+    client: httpx.AsyncClient,
+) -> None:
+    content = bytes(range(256)) * 8
+    artifact_id = (await upload(client, content, filename="data.bin")).json()["id"]
+
+    response = await client.get(f"/artifacts/{artifact_id}/content")
+
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert attachment_names(response) == ("data.bin", "data.bin")
+
+
+async def test_a_hostile_filename_comes_back_as_a_safe_content_disposition(
+    client: httpx.AsyncClient,
+) -> None:
+    hostile = "..\\..\\<img src=x onerror=alert(1)>; naïve résumé.html"
+    artifact_id = (await upload(client, b"<html>", filename=hostile)).json()["id"]
+
+    response = await client.get(f"/artifacts/{artifact_id}/content")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Disposition"].isascii()
+    plain, utf8 = attachment_names(response)
+    # One quoted ASCII string with nothing to break out of it with, and the stored
+    # (sanitised) name percent-encoded: no path, no markup, no header of its own.
+    assert plain == "_img src=x onerror=alert(1)_; na_ve r_sum_.html"
+    assert utf8 == "_img src=x onerror=alert(1)_; naïve résumé.html"
+
+
+async def test_the_content_of_an_unknown_artifact_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/artifacts/{uuid.uuid4()}/content")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "artifact_not_found"
+
+
+async def test_content_whose_blob_is_gone_is_404(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"soon gone")).json()["id"]
+    for blob in service.blob_files():
+        (service.blob_root / blob).unlink()
+
+    response = await client.get(f"/artifacts/{artifact_id}/content")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "artifact_not_found"
+
+
+async def test_there_is_no_text_before_processing(client: httpx.AsyncClient) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+
+    response = await client.get(f"/artifacts/{artifact_id}/text")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "no_text"
+
+
+async def test_the_text_is_the_stored_extracted_text_in_order_as_an_attachment(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"%PDF", filename="report.pdf")).json()["id"]
+    record_text_result(service, artifact_id, "Page one, café.\f", "Page two.\f")
+
+    response = await client.get(f"/artifacts/{artifact_id}/text")
+
+    assert response.status_code == 200
+    assert response.content.decode("utf-8") == "Page one, café.\fPage two.\f"
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert attachment_names(response) == ("report.txt", "report.txt")
+
+
+async def test_there_is_no_text_for_a_failed_artifact(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    record_failure(service, artifact_id)
+
+    response = await client.get(f"/artifacts/{artifact_id}/text")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "no_text"
+
+
+# --- Reprocessing -----------------------------------------------------------------------
+
+
+async def test_reprocessing_is_409_while_the_artifact_is_uploaded_or_processing(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+
+    while_uploaded = await client.post(f"/artifacts/{artifact_id}/reprocess")
+    service.artifacts.record_processing_started(
+        uuid.UUID(artifact_id), run=0, workflow_id=f"artifact-{artifact_id}"
+    )
+    while_processing = await client.post(f"/artifacts/{artifact_id}/reprocess")
+
+    for response in (while_uploaded, while_processing):
+        assert response.status_code == 409
+        assert response.json()["error"] == "reprocessing_not_allowed"
+    assert "processing" in while_processing.json()["detail"]
+    assert service.artifacts.get_artifact(uuid.UUID(artifact_id)).run == 0
+
+
+async def test_reprocessing_an_artifact_with_an_outcome_opens_run_one(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    record_failure(service, artifact_id)
+
+    response = await client.post(f"/artifacts/{artifact_id}/reprocess")
+
+    assert response.status_code == 202
+    assert response.json() == {
+        "id": artifact_id,
+        "run": 1,
+        "status": "uploaded",
+        "workflow_id": f"artifact-{artifact_id}-run-1",
+        "links": {"self": f"/artifacts/{artifact_id}"},
+    }
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+    assert (view["run"], view["status"], view["failure"]) == (1, "uploaded", None)
+    assert view["workflow_id"] == f"artifact-{artifact_id}-run-1"
+    assert view["links"]["temporal"].endswith(f"/workflows/artifact-{artifact_id}-run-1")
+    assert view["history"][-1]["type"] == "ReprocessingRequested"
+
+
+async def test_reprocessing_a_processed_artifact_clears_its_results_and_text(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    record_text_result(service, artifact_id, "hello")
+
+    assert (await client.post(f"/artifacts/{artifact_id}/reprocess")).status_code == 202
+
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+    assert (view["results"], view["summary"], view["links"]["text"]) == (None, None, None)
+    assert (await client.get(f"/artifacts/{artifact_id}/text")).status_code == 404
+
+
+async def test_reprocessing_an_unknown_artifact_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"/artifacts/{uuid.uuid4()}/reprocess")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "artifact_not_found"
+
+
+# --- Listing, from the read model -------------------------------------------------------
+
+
+def listed(artifact_id: uuid.UUID, filename: str) -> ArtifactSummary:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    return ArtifactSummary(
+        id=artifact_id,
+        filename=filename,
+        status="processed",
+        mime_type="application/pdf",
+        size=1234,
+        page_count=3,
+        failure_reason=None,
+        has_summary=True,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def test_the_list_shows_the_catalogs_page_with_links_and_its_next_cursor(
+    tmp_path: Path,
+) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    catalog = FakeCatalog(
+        {
+            None: ArtifactPage(items=[listed(first, "a.pdf")], next_cursor="page-2"),
+            "page-2": ArtifactPage(items=[listed(second, "b.pdf")], next_cursor=None),
+        }
+    )
+    service = build(tmp_path, catalog=catalog)
+    try:
+        async with http_client(service.app) as client:
+            page_one = (await client.get("/artifacts")).json()
+            page_two = (await client.get("/artifacts", params={"cursor": "page-2"})).json()
+    finally:
+        service.artifacts.close()
+
+    assert page_one == {
+        "items": [
+            {
+                "id": str(first),
+                "filename": "a.pdf",
+                "status": "processed",
+                "mime_type": "application/pdf",
+                "size": 1234,
+                "page_count": 3,
+                "failure_reason": None,
+                "has_summary": True,
+                "created_at": "2026-01-02T03:04:05Z",
+                "updated_at": "2026-01-02T03:04:05Z",
+                "links": {"self": f"/artifacts/{first}"},
+            }
+        ],
+        "next_cursor": "page-2",
+    }
+    assert [item["id"] for item in page_two["items"]] == [str(second)]
+    assert page_two["next_cursor"] is None
+
+
+async def test_the_list_passes_its_filters_limit_and_cursor_to_the_catalog(
+    client: httpx.AsyncClient, catalog: FakeCatalog
+) -> None:
+    catalog.pages["c-1"] = ArtifactPage(items=[], next_cursor=None)
+
+    response = await client.get(
+        "/artifacts",
+        params={"status": "failed", "mime_type": "application/pdf", "limit": 7, "cursor": "c-1"},
+    )
+
+    assert response.status_code == 200
+    assert catalog.listed == [
+        {"status": "failed", "mime_type": "application/pdf", "limit": 7, "cursor": "c-1"}
+    ]
+
+
+async def test_the_list_asks_for_fifty_of_any_status_by_default(
+    client: httpx.AsyncClient, catalog: FakeCatalog
+) -> None:
+    await client.get("/artifacts")
+
+    assert catalog.listed == [{"status": None, "mime_type": None, "limit": 50, "cursor": None}]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 201}, {"status": "deleted"}, {"cursor": "c" * 513}],
+    ids=["limit-0", "limit-201", "unknown-status", "long-cursor"],
+)
+async def test_a_list_query_out_of_bounds_is_422_and_asks_no_catalog(
+    client: httpx.AsyncClient, catalog: FakeCatalog, params: dict[str, str | int]
+) -> None:
+    response = await client.get("/artifacts", params=params)
+
+    assert response.status_code == 422
+    assert catalog.listed == []
+
+
+async def test_a_cursor_the_catalog_never_handed_out_is_400_invalid_cursor(
+    client: httpx.AsyncClient, catalog: FakeCatalog
+) -> None:
+    response = await client.get("/artifacts", params={"cursor": "forged"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_cursor"
+    assert catalog.listed[-1]["cursor"] == "forged"
+
+
+async def test_the_list_does_not_wait_for_the_read_model_before_any_write(
+    client: httpx.AsyncClient, catalog: FakeCatalog
+) -> None:
+    await client.get("/artifacts")
+
+    assert catalog.waited == []
+
+
+async def test_the_list_waits_for_the_read_model_to_reach_this_process_s_last_write(
+    client: httpx.AsyncClient, service: Service, catalog: FakeCatalog
+) -> None:
+    await upload(client, b"one")
+    first = service.artifacts.last_written_position
+    await client.get("/artifacts")
+    await upload(client, b"two")
+    second = service.artifacts.last_written_position
+
+    await client.get("/artifacts")
+
+    assert 0 < first < second
+    assert catalog.waited == [(first, READ_MODEL_WAIT), (second, READ_MODEL_WAIT)]
+
+
+async def test_the_list_is_served_even_when_the_read_model_lags_behind(
+    client: httpx.AsyncClient, catalog: FakeCatalog
+) -> None:
+    catalog.caught_up = False
+    await upload(client, b"one")
+
+    response = await client.get("/artifacts")
+
+    assert response.status_code == 200
+    assert len(catalog.waited) == 1
+    assert len(catalog.listed) == 1
+
+
+async def test_the_list_is_503_without_a_read_model(tmp_path: Path) -> None:
+    service = build(tmp_path, catalog=None)
+    try:
+        async with http_client(service.app) as client:
+            response = await client.get("/artifacts")
+    finally:
+        service.artifacts.close()
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "read_model_unavailable"
 
 
 async def test_an_unknown_artifact_is_404_with_an_error_body(client: httpx.AsyncClient) -> None:

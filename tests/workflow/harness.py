@@ -1,13 +1,14 @@
 """Running ``ProcessArtifactWorkflow`` on a test server, shared by the tests and the recorder.
 
-Each ``Harness`` has its own task queue, its own in-memory application and blob store,
-and the real activities over them; a test swaps any activity for a stand-in registered
-under the same name.
+Each ``Harness`` has its own task queue, its own in-memory application, blob store and
+summarizer, and the real activities over them; a test swaps any activity for a stand-in
+registered under the same name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,31 +20,34 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, Work
 from temporalio.worker import Worker
 
 from application.ports import ProcessingRequest
-from infrastructure.temporal.activities import ArtifactActivities
+from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
 from infrastructure.temporal.models import ProcessingOutcome
 from infrastructure.temporal.orchestrator import workflow_id_for
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
-from tests.fakes import FakeBlobStore, in_memory_artifacts
+from tests import corpus
+from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
 
 ProcessHandle = WorkflowHandle[ProcessArtifactWorkflow, ProcessingOutcome]
 
-# The start of a real PDF: libmagic knows it by its header.
-PDF = (
-    b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
-    b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
+TEXT = "Temporal runs workflows durably.\nA workflow survives the crash of its worker.\n"
 
 
 class Harness:
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        summarizer: FakeSummarizer | None = None,
+        options: ProcessingOptions | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = f"test-{uuid.uuid4()}"
         self.artifacts = in_memory_artifacts()
         self.blobs = FakeBlobStore()
-        self.activities = ArtifactActivities(self.artifacts, self.blobs)
+        self.summarizer = summarizer or FakeSummarizer()
+        self.activities = ArtifactActivities(self.artifacts, self.blobs, self.summarizer, options)
 
-    def upload(self, content: bytes, filename: str = "upload.pdf") -> ProcessingRequest:
+    def upload(self, content: bytes, filename: str = "upload.bin") -> ProcessingRequest:
         """Stores ``content`` and creates its artifact, as the API does."""
         blob = self.blobs.put(content)
         artifact_id = self.artifacts.create_artifact(
@@ -53,28 +57,28 @@ class Harness:
             sha256=blob.sha256,
             storage_location=blob.location,
         )
-        return ProcessingRequest(
-            artifact_id=artifact_id,
-            storage_location=blob.location,
-            filename=filename,
-            content_type="application/octet-stream",
-            size=blob.size,
-            sha256=blob.sha256,
-        )
+        return self.artifacts.processing_request_for(artifact_id, run=0)
 
     @asynccontextmanager
     async def worker(
         self,
         *,
+        record_started: Callable[..., object] | None = None,
         inspect: Callable[..., object] | None = None,
+        extract: Callable[..., object] | None = None,
+        summarize: Callable[..., object] | None = None,
         record_result: Callable[..., object] | None = None,
         record_failure: Callable[..., object] | None = None,
     ) -> AsyncIterator[Worker]:
         """A running worker with the real activities, or the given stand-ins for them."""
+        real = self.activities
         activities = [
-            inspect or self.activities.inspect_artifact,
-            record_result or self.activities.record_processing_result,
-            record_failure or self.activities.record_processing_failure,
+            record_started or real.record_processing_started,
+            inspect or real.inspect_artifact,
+            extract or real.extract_content,
+            summarize or real.summarize_text,
+            record_result or real.record_processing_result,
+            record_failure or real.record_processing_failure,
         ]
         with ThreadPoolExecutor(max_workers=4) as executor:
             worker = Worker(
@@ -88,10 +92,11 @@ class Harness:
                 yield worker
 
     async def start(self, request: ProcessingRequest) -> ProcessHandle:
+        """Starts the run under the id the orchestrator gives it."""
         return await self.client.start_workflow(
             ProcessArtifactWorkflow.run,
             request,
-            id=workflow_id_for(request.artifact_id),
+            id=workflow_id_for(request.artifact_id, request.run),
             task_queue=self.task_queue,
         )
 
@@ -119,12 +124,29 @@ def activity_attempts(history: WorkflowHistory, activity_name: str) -> list[int]
     ]
 
 
-def _upload_pdf(harness: Harness) -> ProcessingRequest:
-    return harness.upload(PDF)
+def activities_scheduled(history: WorkflowHistory) -> list[str]:
+    """The names of the activities a run scheduled, in order."""
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
 
 
-def _upload_then_lose_the_blob(harness: Harness) -> ProcessingRequest:
-    request = harness.upload(PDF)
+def _upload_text(harness: Harness, directory: Path) -> ProcessingRequest:
+    return harness.upload(corpus.text_file(directory, TEXT, encoding="utf-8").read_bytes())
+
+
+def _upload_pdf(harness: Harness, directory: Path) -> ProcessingRequest:
+    return harness.upload(corpus.text_pdf(directory, 2).read_bytes(), filename="paper.pdf")
+
+
+def _upload_an_archive(harness: Harness, directory: Path) -> ProcessingRequest:
+    return harness.upload(corpus.zip_disguised_as_pdf(directory).read_bytes())
+
+
+def _upload_then_lose_the_blob(harness: Harness, directory: Path) -> ProcessingRequest:
+    request = _upload_text(harness, directory)
     del harness.blobs.blobs[request.storage_location]
     return request
 
@@ -132,8 +154,10 @@ def _upload_then_lose_the_blob(harness: Harness) -> ProcessingRequest:
 # The runs whose histories are kept in HISTORIES and replayed by the tests; re-record them
 # with `uv run --no-sync python -m tests.workflow.record_histories`.
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED_SCENARIOS: dict[str, Callable[[Harness], ProcessingRequest]] = {
-    "processed": _upload_pdf,
+RECORDED_SCENARIOS: dict[str, Callable[[Harness, Path], ProcessingRequest]] = {
+    "processed_text": _upload_text,
+    "processed_pdf": _upload_pdf,
+    "failed_unsupported_type": _upload_an_archive,
     "failed_blob_missing": _upload_then_lose_the_blob,
 }
 
@@ -142,7 +166,8 @@ async def run_scenario(client: Client, name: str) -> WorkflowHistory:
     """Runs a recorded scenario with the real activities and returns its history."""
     harness = Harness(client)
     try:
-        request = RECORDED_SCENARIOS[name](harness)
+        with tempfile.TemporaryDirectory() as directory:
+            request = RECORDED_SCENARIOS[name](harness, Path(directory))
         async with harness.worker():
             handle = await harness.start(request)
             with contextlib.suppress(WorkflowFailureError):
