@@ -43,7 +43,9 @@ class ContentFacts:
     page_count: int | None
     char_count: int
     text_locations: list[str] = field(default_factory=list)
-    details: dict[str, str | int | bool] = field(default_factory=dict)
+    # bool before int: Temporal's converter tries a union's types in order, and its int
+    # accepts a bool (False would arrive as 0); its bool accepts only a bool.
+    details: dict[str, str | bool | int] = field(default_factory=dict)
 
 
 class WorkflowOrchestrator(Protocol):

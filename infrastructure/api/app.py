@@ -238,9 +238,19 @@ def create_app(
         if not artifact.text_locations:
             return _error(404, "no_text", f"artifact {artifact_id} has no extracted text")
 
-        def text() -> Iterator[bytes]:
+        # Opened before the response starts, so a missing blob is a 404, not a cut-off body.
+        blobs = []
+        try:
             for location in artifact.text_locations:
-                yield from _chunks(blob_store.open(location))
+                blobs.append(blob_store.open(location))
+        except BlobNotFound:
+            for blob in blobs:
+                blob.close()
+            raise ArtifactNotFound(f"the text of artifact {artifact_id} is gone") from None
+
+        def text() -> Iterator[bytes]:
+            for blob in blobs:
+                yield from _chunks(blob)
 
         name = artifact.filename.rsplit(".", 1)[0] + ".txt"
         return _attachment(text(), name, "text/plain; charset=utf-8")

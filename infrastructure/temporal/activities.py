@@ -204,11 +204,14 @@ class ArtifactActivities:
     @activity.defn(name=SUMMARIZE_TEXT)
     def summarize_text(self, request: SummaryRequest) -> SummaryCandidate:
         """A summary candidate of the extracted text."""
-        text = read_text(
-            self._blob_store,
-            request.text_locations,
-            max_chars=self._options.summary_input_chars,
-        )
+        try:
+            text = read_text(
+                self._blob_store,
+                request.text_locations,
+                max_chars=self._options.summary_input_chars,
+            )
+        except BlobNotFound as err:
+            raise permanent("blob_missing", str(err)) from None
         try:
             summary = self._summarizer.summarize(text)
         except SummaryUnavailable as err:

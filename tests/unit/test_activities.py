@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -135,8 +136,10 @@ def make_world() -> Iterator[Callable[..., World]]:
     """Builds worlds with other options or another summarizer."""
     worlds: list[World] = []
 
-    def make(**kwargs: Any) -> World:
-        worlds.append(World(**kwargs))
+    def make(
+        *, options: ProcessingOptions | None = None, summarizer: FakeSummarizer | None = None
+    ) -> World:
+        worlds.append(World(options, summarizer))
         return worlds[-1]
 
     yield make
@@ -528,3 +531,28 @@ def test_a_write_back_from_a_superseded_run_fails_permanently_as_stale_run(
     assert permanent_failure_of(failure_excinfo) == ("stale_run", True)
     artifact = world.artifacts.get_artifact(request.artifact_id)
     assert (artifact.run, artifact.status) == (1, ArtifactStatus.UPLOADED)
+
+
+# --- What crosses Temporal -------------------------------------------------------------
+
+
+async def test_content_facts_cross_temporal_with_their_types_intact() -> None:
+    facts = ContentFacts(
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=3,
+        text_locations=["7c/7c0123456789abcdef0123456789abcd"],
+        details={"encoding": "utf-8", "truncated": False, "width": 64, "animated": True},
+    )
+    converter = DataConverter.default
+
+    [received] = await converter.decode(await converter.encode([facts]), [ContentFacts])
+
+    assert received == facts
+    assert {key: type(value) for key, value in received.details.items()} == {
+        "encoding": str,
+        "truncated": bool,
+        "width": int,
+        "animated": bool,
+    }

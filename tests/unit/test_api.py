@@ -28,6 +28,7 @@ MAX_UPLOAD_BYTES = 4096
 TEMPORAL_UI = "http://temporal.test:8080/"
 NAMESPACE = "artifacts"
 READ_MODEL_WAIT = 0.25
+SUMMARY = SummaryCandidate(text="Hello.", source="lexrank", model="lexrank", pipeline_version="v1")
 BOUNDARY = "test-boundary-7MA4YWxkTrZu0gW"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 BLOB_FILE = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
@@ -192,10 +193,10 @@ async def test_the_uploaded_bytes_are_stored_as_a_blob(
     assert (service.blob_root / artifact.storage_location).read_bytes() == content
 
 
-SUMMARY = SummaryCandidate(text="Hello.", source="lexrank", model="lexrank", pipeline_version="v1")
+# --- What happened to an artifact -------------------------------------------------------
 
 
-def record_text_result(service: Service, artifact_id: str, *pieces: str) -> ContentFacts:
+def record_text_result(service: Service, artifact_id: str, *pieces: str) -> None:
     """Stores ``pieces`` as text blobs and records them as the run's result, as workflows do."""
     locations = [store_text(service.blob_store, piece).location for piece in pieces]
     facts = ContentFacts(
@@ -209,7 +210,6 @@ def record_text_result(service: Service, artifact_id: str, *pieces: str) -> Cont
     uid = uuid.UUID(artifact_id)
     service.artifacts.record_processing_started(uid, run=0, workflow_id=f"artifact-{uid}")
     service.artifacts.record_processing_result(uid, run=0, facts=facts, summary=SUMMARY)
-    return facts
 
 
 def record_failure(service: Service, artifact_id: str) -> None:
@@ -235,6 +235,7 @@ async def test_a_processed_artifact_shows_its_results_summary_history_and_links(
         "char_count": 14,
         "details": {"encoding": "utf-8", "truncated": False},
     }
+    assert view["results"]["details"]["truncated"] is False
     assert view["summary"] == {
         "text": "Hello.",
         "source": "lexrank",
@@ -574,7 +575,7 @@ async def test_the_list_does_not_wait_for_the_read_model_before_any_write(
     assert catalog.waited == []
 
 
-async def test_the_list_waits_for_the_read_model_to_reach_this_process_s_last_write(
+async def test_the_list_waits_until_the_read_model_has_this_processs_last_write(
     client: httpx.AsyncClient, service: Service, catalog: FakeCatalog
 ) -> None:
     await upload(client, b"one")

@@ -1,15 +1,16 @@
 """ProcessArtifactWorkflow on Temporal's time-skipping test server.
 
 Each test has its own task queue and workflow id (see ``Harness``). The real activities
-run over the in-memory application and a fake blob store; where a test needs a step to
-misbehave, a stand-in is registered under the activity's name instead.
+run over the in-memory application, a fake blob store and a fake summarizer; where a
+test needs a step to misbehave, a stand-in is registered under the activity's name.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
@@ -19,22 +20,42 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from application.ports import ProcessingRequest
+from application.ports import (
+    ContentFacts,
+    ProcessingRequest,
+    SummaryCandidate,
+    SummaryUnavailable,
+)
 from domain.artifact import ArtifactStatus
+from infrastructure.processing.text import PAGE_END
+from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.models import (
+    EXTRACT_CONTENT,
     INSPECT_ARTIFACT,
+    RECORD_PROCESSING_FAILURE,
     RECORD_PROCESSING_RESULT,
+    RECORD_PROCESSING_STARTED,
+    SUMMARIZE_TEXT,
+    Extraction,
     Inspection,
     ProcessingOutcome,
-    ProcessingResult,
+    SummaryRequest,
 )
-from infrastructure.temporal.workflows import INSPECT_RETRY, ProcessArtifactWorkflow
+from infrastructure.temporal.orchestrator import workflow_id_for
+from infrastructure.temporal.workflows import (
+    EXTRACT_RETRY,
+    SUMMARIZE_RETRY,
+    ProcessArtifactWorkflow,
+)
+from tests import corpus
+from tests.fakes import FakeSummarizer
 from tests.workflow.harness import (
     HISTORIES,
-    PDF,
     RECORDED_SCENARIOS,
+    TEXT,
     Harness,
     ProcessHandle,
+    activities_scheduled,
     activity_attempts,
     run_scenario,
 )
@@ -43,10 +64,24 @@ DEADLINE = 10.0  # seconds of wall time a wait for a stand-in may take
 
 
 @pytest.fixture
-def harness(time_skipping_env: WorkflowEnvironment) -> Iterator[Harness]:
-    harness = Harness(time_skipping_env.client)
-    yield harness
-    harness.close()
+def make_harness(time_skipping_env: WorkflowEnvironment) -> Iterator[Callable[..., Harness]]:
+    """Builds harnesses (with another summarizer or other options), closing them after."""
+    harnesses: list[Harness] = []
+
+    def make(
+        *, summarizer: FakeSummarizer | None = None, options: ProcessingOptions | None = None
+    ) -> Harness:
+        harnesses.append(Harness(time_skipping_env.client, summarizer=summarizer, options=options))
+        return harnesses[-1]
+
+    yield make
+    for harness in harnesses:
+        harness.close()
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
+    return make_harness()
 
 
 async def failure_of(handle: ProcessHandle) -> ApplicationError:
@@ -58,19 +93,24 @@ async def failure_of(handle: ProcessHandle) -> ApplicationError:
     return cause
 
 
-class FlakyInspect:
-    """Fails its first ``failures`` attempts with a retryable error (all, if None)."""
+def upload_text(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    return harness.upload(corpus.text_file(tmp_path, TEXT, encoding="utf-8").read_bytes())
 
-    def __init__(self, failures: int | None = None) -> None:
+
+class FlakyExtract:
+    """The real extraction, after failing its first ``failures`` attempts (all, if None)."""
+
+    def __init__(self, harness: Harness, failures: int | None = None) -> None:
+        self.real = harness.activities.extract_content
         self.failures = failures
         self.attempts: list[int] = []
 
-    @activity.defn(name=INSPECT_ARTIFACT)
-    async def inspect(self, request: ProcessingRequest) -> Inspection:
+    @activity.defn(name=EXTRACT_CONTENT)
+    def extract(self, job: Extraction) -> ContentFacts:
         self.attempts.append(activity.info().attempt)
         if self.failures is None or len(self.attempts) <= self.failures:
-            raise RuntimeError("the disk hiccupped")
-        return Inspection(mime_type="text/plain", size=request.size)
+            raise RuntimeError("the parser process crashed")
+        return self.real(job)
 
 
 class GatedInspect:
@@ -84,106 +124,322 @@ class GatedInspect:
     async def inspect(self, request: ProcessingRequest) -> Inspection:
         self.started.set()
         await self.release.wait()
-        return Inspection(mime_type="application/pdf", size=request.size)
+        return Inspection(mime_type="text/plain", size=request.size, kind="text")
 
 
-async def test_a_stored_pdf_is_processed_and_recorded(harness: Harness) -> None:
-    request = harness.upload(PDF)
+class GatedSummarize:
+    """Holds the summary open until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @activity.defn(name=SUMMARIZE_TEXT)
+    async def summarize(self, request: SummaryRequest) -> SummaryCandidate:
+        self.started.set()
+        await self.release.wait()
+        return SummaryCandidate(text="gated", source="gate", model="gate", pipeline_version="t")
+
+
+# --- Runs that end processed -------------------------------------------------------------
+
+
+async def test_a_text_file_is_processed_with_its_facts_and_a_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+
+    assert outcome == ProcessingOutcome(
+        artifact_id=request.artifact_id,
+        run=0,
+        status="processed",
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=len(TEXT),
+        has_summary=True,
+    )
+    assert activities_scheduled(history) == [
+        RECORD_PROCESSING_STARTED,
+        INSPECT_ARTIFACT,
+        EXTRACT_CONTENT,
+        SUMMARIZE_TEXT,
+        RECORD_PROCESSING_RESULT,
+    ]
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert artifact.status is ArtifactStatus.PROCESSED
+    assert artifact.workflow_id == workflow_id_for(request.artifact_id)
+    assert (artifact.mime_type, artifact.kind, artifact.char_count) == (
+        "text/plain",
+        "text",
+        len(TEXT),
+    )
+    assert artifact.details == {"encoding": "utf-8", "truncated": False}
+    assert artifact.details["truncated"] is False  # still a bool after crossing Temporal
+    [location] = artifact.text_locations
+    assert harness.blobs.blobs[location].decode() == TEXT
+    assert harness.summarizer.texts == [TEXT]
+    assert artifact.summary == {
+        "text": "Temporal runs workflows durably.",
+        "source": "fake",
+        "model": "first-line",
+        "pipeline_version": "test",
+    }
+    assert [entry.type for entry in harness.artifacts.history(request.artifact_id)] == [
+        "ArtifactCreated",
+        "ProcessingStarted",
+        "ArtifactProcessed",
+        "SummaryCandidateAdded",
+    ]
+
+
+async def test_a_pdf_is_processed_with_its_pages_text_and_a_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.text_pdf(tmp_path, 3).read_bytes(), filename="paper.pdf")
+    pages = [corpus.page_text(number) for number in (1, 2, 3)]
 
     async with harness.worker():
         outcome = await (await harness.start(request)).result()
 
-    assert outcome == ProcessingOutcome(
-        artifact_id=request.artifact_id, status="processed", mime_type="application/pdf"
-    )
+    assert (outcome.status, outcome.kind, outcome.page_count) == ("processed", "pdf", 3)
+    assert outcome.has_summary
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert (artifact.mime_type, artifact.page_count) == ("application/pdf", 3)
+    assert artifact.char_count == sum(len(page) + 1 for page in pages)
+    text = b"".join(harness.blobs.blobs[loc] for loc in artifact.text_locations).decode()
+    assert text.split(PAGE_END)[:-1] == pages
+    assert harness.summarizer.texts == [text]
+    assert artifact.summary is not None
+    assert artifact.summary["text"] == "Page 1 of the corpus."
+
+
+async def test_an_image_is_processed_with_its_facts_and_no_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.png_image(tmp_path, width=64, height=32).read_bytes())
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+
+    assert (outcome.status, outcome.kind, outcome.has_summary) == ("processed", "image", False)
+    assert SUMMARIZE_TEXT not in activities_scheduled(history)
+    assert harness.summarizer.texts == []
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert artifact.mime_type == "image/png"
+    assert artifact.details == {"width": 64, "height": 32, "format": "PNG", "mode": "RGB"}
+    assert artifact.text_locations == []
+    assert artifact.summary is None
+
+
+async def test_a_summary_refused_for_good_still_ends_processed_without_one(
+    make_harness: Callable[..., Harness], tmp_path: Path
+) -> None:
+    rejected = SummaryUnavailable("invalid api key", retryable=False)
+    harness = make_harness(summarizer=FakeSummarizer(failures=[rejected]))
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+
+    assert (outcome.status, outcome.has_summary) == ("processed", False)
+    assert activity_attempts(history, SUMMARIZE_TEXT) == [1]
     artifact = harness.artifacts.get_artifact(request.artifact_id)
     assert artifact.status is ArtifactStatus.PROCESSED
-    assert artifact.mime_type == "application/pdf"
+    assert artifact.summary is None
+    assert artifact.char_count == len(TEXT)
 
 
-async def test_a_missing_blob_fails_the_run_after_one_attempt_and_is_recorded(
-    harness: Harness,
+async def test_a_summary_that_keeps_being_unavailable_is_retried_then_left_out(
+    make_harness: Callable[..., Harness], tmp_path: Path
 ) -> None:
-    request = harness.upload(PDF)
+    attempts = SUMMARIZE_RETRY.maximum_attempts
+    busy = [SummaryUnavailable("overloaded", retryable=True) for _ in range(attempts)]
+    harness = make_harness(summarizer=FakeSummarizer(failures=busy))
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        outcome = await (await harness.start(request)).result()
+
+    assert (outcome.status, outcome.has_summary) == ("processed", False)
+    assert len(harness.summarizer.texts) == attempts > 1
+    assert harness.artifacts.get_artifact(request.artifact_id).summary is None
+
+
+async def test_a_reprocessing_run_runs_under_its_own_id_and_records_on_its_run(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        await (await harness.start(request)).result()
+        run = harness.artifacts.request_reprocessing(request.artifact_id)
+        again = harness.artifacts.processing_request_for(request.artifact_id, run=run)
+        handle = await harness.start(again)
+        outcome = await handle.result()
+
+    assert handle.id == f"artifact-{request.artifact_id}-run-1"
+    assert (outcome.run, outcome.status) == (1, "processed")
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert (artifact.run, artifact.status) == (1, ArtifactStatus.PROCESSED)
+    assert artifact.workflow_id == handle.id
+    assert artifact.summary is not None
+    assert [entry.type for entry in harness.artifacts.history(request.artifact_id)][4:] == [
+        "ReprocessingRequested",
+        "ProcessingStarted",
+        "ArtifactProcessed",
+        "SummaryCandidateAdded",
+    ]
+
+
+# --- Runs that end failed ----------------------------------------------------------------
+
+
+def _upload_an_archive(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    return harness.upload(corpus.zip_disguised_as_pdf(tmp_path).read_bytes())
+
+
+def _upload_a_truncated_pdf(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    return harness.upload(corpus.truncated_pdf(tmp_path).read_bytes())
+
+
+def _upload_an_encrypted_pdf(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    return harness.upload(corpus.encrypted_pdf(tmp_path).read_bytes())
+
+
+def _upload_then_lose_the_blob(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    request = upload_text(harness, tmp_path)
     del harness.blobs.blobs[request.storage_location]
+    return request
+
+
+def _upload_then_change_the_blob(harness: Harness, tmp_path: Path) -> ProcessingRequest:
+    request = upload_text(harness, tmp_path)
+    harness.blobs.blobs[request.storage_location] = TEXT.encode()[:-1]
+    return request
+
+
+ONLY_PDF = ProcessingOptions(allowed_types=frozenset({"application/pdf"}))
+
+
+@pytest.mark.parametrize(
+    ("make_request", "options", "reason", "failing_activity"),
+    [
+        (_upload_an_archive, None, "unsupported_type", INSPECT_ARTIFACT),
+        (upload_text, ONLY_PDF, "unsupported_type", INSPECT_ARTIFACT),
+        (_upload_then_lose_the_blob, None, "blob_missing", INSPECT_ARTIFACT),
+        (_upload_then_change_the_blob, None, "blob_corrupted", INSPECT_ARTIFACT),
+        (_upload_a_truncated_pdf, None, "corrupt", EXTRACT_CONTENT),
+        (_upload_an_encrypted_pdf, None, "encrypted", EXTRACT_CONTENT),
+    ],
+    ids=[
+        "never-supported-type",
+        "type-outside-allow-list",
+        "missing-blob",
+        "changed-blob",
+        "corrupt-pdf",
+        "encrypted-pdf",
+    ],
+)
+async def test_a_permanent_problem_fails_the_run_after_one_attempt_and_is_recorded(
+    make_harness: Callable[..., Harness],
+    tmp_path: Path,
+    make_request: Callable[[Harness, Path], ProcessingRequest],
+    options: ProcessingOptions | None,
+    reason: str,
+    failing_activity: str,
+) -> None:
+    harness = make_harness(options=options)
+    request = make_request(harness, tmp_path)
 
     async with harness.worker():
         handle = await harness.start(request)
         failure = await failure_of(handle)
         history = await handle.fetch_history()
 
-    assert failure.type == "blob_missing"
-    assert failure.non_retryable
-    assert activity_attempts(history, INSPECT_ARTIFACT) == [1]
+    assert (failure.type, failure.non_retryable) == (reason, True)
+    assert activity_attempts(history, failing_activity) == [1]
+    assert activities_scheduled(history)[-2:] == [failing_activity, RECORD_PROCESSING_FAILURE]
     artifact = harness.artifacts.get_artifact(request.artifact_id)
     assert artifact.status is ArtifactStatus.FAILED
-    assert artifact.failure_reason == "blob_missing"
-    assert request.storage_location in (artifact.failure_message or "")
+    assert artifact.failure_reason == reason
+    assert artifact.failure_message == failure.message
+    assert harness.summarizer.texts == []
 
 
-async def test_a_corrupted_blob_fails_the_run_and_is_recorded(harness: Harness) -> None:
-    request = harness.upload(PDF)
-    harness.blobs.blobs[request.storage_location] = PDF[:-1]
-
-    async with harness.worker():
-        failure = await failure_of(await harness.start(request))
-
-    assert failure.type == "blob_corrupted"
-    assert harness.artifacts.get_artifact(request.artifact_id).failure_reason == "blob_corrupted"
-
-
-async def test_an_inspection_that_keeps_failing_ends_as_retries_exhausted(
-    harness: Harness,
+async def test_an_extraction_that_keeps_failing_ends_as_retries_exhausted(
+    harness: Harness, tmp_path: Path
 ) -> None:
-    request = harness.upload(PDF)
-    inspect = FlakyInspect()
+    request = upload_text(harness, tmp_path)
+    extract = FlakyExtract(harness)
 
-    async with harness.worker(inspect=inspect.inspect):
+    async with harness.worker(extract=extract.extract):
         handle = await harness.start(request)
         failure = await failure_of(handle)
         history = await handle.fetch_history()
 
-    assert INSPECT_RETRY.maximum_attempts > 1
-    assert inspect.attempts == list(range(1, INSPECT_RETRY.maximum_attempts + 1))
-    assert activity_attempts(history, INSPECT_ARTIFACT) == [INSPECT_RETRY.maximum_attempts]
+    assert EXTRACT_RETRY.maximum_attempts > 1
+    assert extract.attempts == list(range(1, EXTRACT_RETRY.maximum_attempts + 1))
+    assert activity_attempts(history, EXTRACT_CONTENT) == [EXTRACT_RETRY.maximum_attempts]
     assert failure.type == "retries_exhausted"
-    assert "the disk hiccupped" in failure.message
+    assert "the parser process crashed" in failure.message
     artifact = harness.artifacts.get_artifact(request.artifact_id)
     assert artifact.status is ArtifactStatus.FAILED
     assert artifact.failure_reason == "retries_exhausted"
 
 
-async def test_an_inspection_that_fails_once_is_retried_and_succeeds(harness: Harness) -> None:
-    request = harness.upload(PDF)
-    inspect = FlakyInspect(failures=1)
+async def test_an_extraction_that_fails_once_is_retried_and_succeeds(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = upload_text(harness, tmp_path)
+    extract = FlakyExtract(harness, failures=1)
 
-    async with harness.worker(inspect=inspect.inspect):
+    async with harness.worker(extract=extract.extract):
         outcome = await (await harness.start(request)).result()
 
-    assert inspect.attempts == [1, 2]
-    assert outcome.status == "processed"
-    assert harness.artifacts.get_artifact(request.artifact_id).mime_type == "text/plain"
+    assert extract.attempts == [1, 2]
+    assert (outcome.status, outcome.char_count) == ("processed", len(TEXT))
+    assert harness.artifacts.get_artifact(request.artifact_id).status is ArtifactStatus.PROCESSED
 
 
-async def test_the_current_step_can_be_asked_while_running_and_after(harness: Harness) -> None:
-    request = harness.upload(PDF)
-    inspect = GatedInspect()
+# --- Where a run is ----------------------------------------------------------------------
 
-    async with harness.worker(inspect=inspect.inspect):
+
+async def test_the_current_step_can_be_asked_while_running_and_after(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = upload_text(harness, tmp_path)
+    inspect, summarize = GatedInspect(), GatedSummarize()
+
+    async with harness.worker(inspect=inspect.inspect, summarize=summarize.summarize):
         handle = await harness.start(request)
         await asyncio.wait_for(inspect.started.wait(), DEADLINE)
         while_inspecting = await handle.query(ProcessArtifactWorkflow.current_step)
         inspect.release.set()
+        await asyncio.wait_for(summarize.started.wait(), DEADLINE)
+        while_summarizing = await handle.query(ProcessArtifactWorkflow.current_step)
+        summarize.release.set()
         await handle.result()
         when_done = await handle.query(ProcessArtifactWorkflow.current_step)
 
-    assert while_inspecting == "inspecting"
-    assert when_done == "done"
+    assert (while_inspecting, while_summarizing, when_done) == (
+        "inspecting",
+        "summarizing",
+        "done",
+    )
 
 
-async def test_the_current_step_of_a_failed_run_is_failed(harness: Harness) -> None:
-    request = harness.upload(PDF)
-    harness.blobs.blobs.clear()
+async def test_the_current_step_of_a_failed_run_is_failed(harness: Harness, tmp_path: Path) -> None:
+    request = _upload_then_lose_the_blob(harness, tmp_path)
 
     async with harness.worker():
         handle = await harness.start(request)
@@ -225,6 +481,25 @@ def test_every_recorded_scenario_has_a_saved_history() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("scenario", "last_activity"),
+    [
+        ("processed_text", RECORD_PROCESSING_RESULT),
+        ("processed_pdf", RECORD_PROCESSING_RESULT),
+        ("failed_unsupported_type", RECORD_PROCESSING_FAILURE),
+        ("failed_blob_missing", RECORD_PROCESSING_FAILURE),
+    ],
+)
+def test_each_recorded_history_took_the_path_its_name_says(
+    scenario: str, last_activity: str
+) -> None:
+    scheduled = activities_scheduled(recorded(scenario))
+
+    assert scheduled[0] == RECORD_PROCESSING_STARTED
+    assert scheduled[-1] == last_activity
+    assert (SUMMARIZE_TEXT in scheduled) == scenario.startswith("processed")
+
+
 @pytest.mark.parametrize("scenario", sorted(RECORDED_SCENARIOS))
 async def test_a_recorded_history_replays_with_the_current_workflow(
     replayer: Replayer, scenario: str
@@ -239,13 +514,13 @@ async def test_a_recorded_history_replays_with_the_current_workflow(
 
 @workflow.defn(name="ProcessArtifactWorkflow")
 class ReorderedWorkflow:
-    """An incompatible edit: records a result before inspecting anything."""
+    """An incompatible edit: inspects before recording that the run started."""
 
     @workflow.run
     async def run(self, request: ProcessingRequest) -> None:
         await workflow.execute_activity(
-            RECORD_PROCESSING_RESULT,
-            ProcessingResult(artifact_id=request.artifact_id, mime_type="text/plain"),
+            INSPECT_ARTIFACT,
+            request,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_attempts=1),
         )
@@ -257,4 +532,4 @@ async def test_replaying_a_recorded_history_catches_an_incompatible_change() -> 
     replayer = Replayer(workflows=[ReorderedWorkflow], workflow_runner=UnsandboxedWorkflowRunner())
 
     with pytest.raises(workflow.NondeterminismError):
-        await replayer.replay_workflow(recorded("processed"))
+        await replayer.replay_workflow(recorded("processed_text"))
