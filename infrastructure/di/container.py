@@ -16,7 +16,6 @@ from infrastructure.config import Settings
 from infrastructure.eventstore import application_env, created_alongside_others
 from infrastructure.processing.limits import ProcessLimits
 from infrastructure.processing.pdf import PdfLimits
-from infrastructure.processing.summarizer import LexRankSummarizer, OpenAICompatibleSummarizer
 from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 
@@ -39,6 +38,13 @@ def build_container(settings: Settings | None = None) -> Container:
 
 def summarizer(settings: Settings) -> Summarizer:
     """The configured summarizer: offline LexRank, or an OpenAI-compatible endpoint."""
+    # Imported here: sumy (nltk) and openai take seconds to import, and only the Temporal
+    # worker summarizes; the API and the other workers start without them.
+    from infrastructure.processing.summarizer import (
+        LexRankSummarizer,
+        OpenAICompatibleSummarizer,
+    )
+
     if settings.summarizer == "openai":
         # Settings refuses SUMMARIZER=openai without these.
         assert settings.openai_base_url is not None

@@ -146,7 +146,7 @@ class Process:
         return self.popen.poll()
 
     def output(self) -> str:
-        self._log.flush()
+        """Everything the process wrote so far (also after it has been cleaned up)."""
         return self.log_path.read_text(errors="replace")
 
     def send(self, sig: signal.Signals) -> None:
