@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from eventsourcing.sqlite import SQLiteDatastore
@@ -26,6 +27,11 @@ class TestSubscribableSQLiteApplicationRecorder(
         self._datastores: list[SQLiteDatastore] = []
 
     def tearDown(self) -> None:
+        # The library's concurrency case stops its reader threads without joining them;
+        # closing a connection while a reader is inside SQLite crashes the interpreter.
+        for thread in threading.enumerate():
+            if thread.name.endswith("(read_continuously)"):
+                thread.join(timeout=10)
         for datastore in self._datastores:
             datastore.close()
         shutil.rmtree(self._dir, ignore_errors=True)
