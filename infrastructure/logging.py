@@ -34,6 +34,7 @@ def configure_logging(settings: Settings) -> None:
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_color_message,
                 structlog.processors.format_exc_info,
                 renderer,
             ],
@@ -46,3 +47,11 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+def _drop_color_message(
+    _: object, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    # uvicorn passes a copy of each message with ANSI colour codes; the renderer has its own.
+    event_dict.pop("color_message", None)
+    return event_dict

@@ -188,8 +188,10 @@ def _page_text(pdfium: Any, document: Any, index: int) -> str:
             textpage.close()
     finally:
         page.close()
-    # PDFium ends lines with CRLF; a form feed is the stored page separator.
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace(PAGE_END, "\n")
+    # PDFium ends lines with CRLF and marks a hyphenation point (a soft hyphen) with the
+    # non-character U+FFFE; a form feed is the stored page separator.
+    text = text.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace(PAGE_END, "\n")
 
 
 def _page_count(item: Json) -> int:

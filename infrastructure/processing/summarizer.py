@@ -78,11 +78,23 @@ class LexRankSummarizer:
         sentences = parsed.sentences[: self._max_sentences]
         chosen = self._lexrank(ObjectDocumentModel([Paragraph(sentences)]), self._sentences)
         return SummaryCandidate(
-            text=" ".join(str(sentence) for sentence in chosen),
+            text=" ".join(_shortened(str(sentence)) for sentence in chosen),
             source=self.source,
             model=self.source,
             pipeline_version=self._pipeline_version,
         )
+
+
+# Text from PDFs often lacks sentence punctuation (tables, headings, code), so a "sentence"
+# can run for pages; a summary sentence is cut at a word boundary past this many characters.
+MAX_SENTENCE_CHARS = 300
+
+
+def _shortened(sentence: str) -> str:
+    if len(sentence) <= MAX_SENTENCE_CHARS:
+        return sentence
+    cut = sentence[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0]
+    return cut + " …"
 
 
 SYSTEM_PROMPT = (

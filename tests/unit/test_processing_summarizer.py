@@ -11,6 +11,7 @@ import pytest
 
 from application.ports import Summarizer, SummaryCandidate, SummaryUnavailable
 from infrastructure.processing.summarizer import (
+    MAX_SENTENCE_CHARS,
     SYSTEM_PROMPT,
     LexRankSummarizer,
     OpenAICompatibleSummarizer,
@@ -213,3 +214,12 @@ def test_an_empty_answer_is_no_summary(content: str | None) -> None:
         endpoint.summarizer().summarize("Some text.")
 
     assert unavailable.value.retryable is False
+
+
+def test_a_run_on_sentence_from_a_pdf_is_cut_short_in_the_summary() -> None:
+    words = " ".join(f"word{i}" for i in range(400))
+    summary = LexRankSummarizer(pipeline_version="t", sentences=1).summarize(words)
+
+    assert summary.text.endswith(" …")
+    assert len(summary.text) <= MAX_SENTENCE_CHARS + 2
+    assert summary.text.startswith("word0 word1 ")
