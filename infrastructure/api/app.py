@@ -8,13 +8,13 @@ synchronous, so its calls run in the thread pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -34,6 +34,7 @@ from infrastructure.api.schemas import (
     Links,
     ReprocessingAccepted,
 )
+from infrastructure.api.security import Unauthorized, api_key_guard
 from infrastructure.api.uploads import UploadRejected, receive_upload
 from infrastructure.temporal.orchestrator import workflow_id_for
 
@@ -66,7 +67,7 @@ def _artifacts(request: Request) -> ArtifactsApplication:
 Artifacts = Annotated[ArtifactsApplication, Depends(_artifacts)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)
 }
 _ATTACHMENT = {200: {"content": {"application/octet-stream": {}}}, **_ERRORS}
 _CHUNK = 256 * 1024
@@ -84,6 +85,7 @@ def create_app(
     temporal_ui_url: str = "http://127.0.0.1:8233",
     temporal_namespace: str = "default",
     lifespan: Callable[[FastAPI], Any] | None = None,
+    api_keys: Sequence[str] = (),
 ) -> FastAPI:
     app = FastAPI(
         title="Artifact processing",
@@ -93,6 +95,17 @@ def create_app(
     )
 
     app.state.artifacts = artifacts
+    # Every route but /health is on this router, so it needs an API key (when keys are set).
+    router = APIRouter(dependencies=[Depends(api_key_guard(api_keys))])
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, err: Unauthorized) -> JSONResponse:
+        return _error(
+            status.HTTP_401_UNAUTHORIZED,
+            "unauthorized",
+            str(err),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     @app.exception_handler(ArtifactNotFound)
     async def not_found(_: Request, err: ArtifactNotFound) -> JSONResponse:
@@ -128,7 +141,7 @@ def create_app(
             temporal=temporal_link(workflow_id),
         )
 
-    @app.post(
+    @router.post(
         "/artifacts",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ArtifactAccepted,
@@ -159,7 +172,7 @@ def create_app(
         )
         return ArtifactAccepted(id=artifact_id, status="uploaded", links=Links(self=url))
 
-    @app.get(
+    @router.get(
         "/artifacts",
         response_model=ArtifactList,
         responses=_ERRORS,
@@ -195,7 +208,7 @@ def create_app(
             next_cursor=page.next_cursor,
         )
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}",
         response_model=ArtifactView,
         responses=_ERRORS,
@@ -211,7 +224,7 @@ def create_app(
             links=links_of(request, artifact, workflow_id),
         )
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}/content",
         response_class=StreamingResponse,
         response_model=None,
@@ -226,7 +239,7 @@ def create_app(
             raise ArtifactNotFound(f"the content of artifact {artifact_id} is gone") from None
         return _attachment(_chunks(blob), artifact.filename, "application/octet-stream")
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}/text",
         response_class=StreamingResponse,
         response_model=None,
@@ -255,7 +268,7 @@ def create_app(
         name = artifact.filename.rsplit(".", 1)[0] + ".txt"
         return _attachment(text(), name, "text/plain; charset=utf-8")
 
-    @app.post(
+    @router.post(
         "/artifacts/{artifact_id}/reprocess",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ReprocessingAccepted,
@@ -274,6 +287,8 @@ def create_app(
             workflow_id=workflow_id_for(artifact_id, run),
             links=Links(self=request.url_for("get_artifact", artifact_id=artifact_id).path),
         )
+
+    app.include_router(router)
 
     @app.get(
         "/health",
@@ -322,5 +337,9 @@ def _attachment(body: Iterator[bytes], filename: str, media_type: str) -> Stream
     )
 
 
-def _error(status_code: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=code, detail=detail).model_dump(), status_code=status_code)
+def _error(
+    status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorBody(error=code, detail=detail).model_dump(), status_code=status_code, headers=headers
+    )
