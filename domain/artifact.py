@@ -10,6 +10,7 @@ import re
 import unicodedata
 from enum import StrEnum
 from typing import Any
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
@@ -114,6 +115,7 @@ class Artifact(Aggregate):
     def __init__(
         self,
         *,
+        id: UUID,
         filename: str,
         content_type: str,
         size: int,
@@ -150,8 +152,13 @@ class Artifact(Aggregate):
         size: int,
         sha256: str,
         storage_location: str,
+        id: UUID | None = None,
     ) -> Artifact:
-        """Checks the facts of a new upload and records them as ``ArtifactCreated``."""
+        """Checks the facts of a new upload and records them as ``ArtifactCreated``.
+
+        ``id`` is a new random one unless given (an idempotent upload derives it from its
+        key, so that a retry collides with the first creation in the event store).
+        """
         if size < 0:
             raise InvalidArtifact(f"size must not be negative, got {size}")
         if not _SHA256.fullmatch(sha256):
@@ -159,6 +166,7 @@ class Artifact(Aggregate):
         if not storage_location:
             raise InvalidArtifact("storage location must not be empty")
         return cls(
+            id=id or uuid4(),
             filename=sanitise_filename(filename),
             content_type=content_type or "application/octet-stream",
             size=size,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, statu
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from application.artifacts import ArtifactNotFound, ArtifactsApplication
+from application.artifacts import ArtifactNotFound, ArtifactsApplication, CreatedArtifact
 from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
 from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
@@ -35,7 +35,7 @@ from infrastructure.api.schemas import (
     ReprocessingAccepted,
 )
 from infrastructure.api.security import Unauthorized, api_key_guard
-from infrastructure.api.uploads import UploadRejected, receive_upload
+from infrastructure.api.uploads import UploadRejected, idempotency_key_of, receive_upload
 from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
@@ -152,25 +152,37 @@ def create_app(
     async def upload_artifact(
         request: Request, response: Response, artifacts: Artifacts
     ) -> ArtifactAccepted:
-        upload = await receive_upload(request, blob_store, max_bytes=max_upload_bytes)
-        artifact_id = await run_in_threadpool(
-            lambda: artifacts.create_artifact(
-                filename=upload.filename,
-                content_type=upload.content_type,
-                size=upload.blob.size,
-                sha256=upload.blob.sha256,
-                storage_location=upload.blob.location,
+        key = idempotency_key_of(request, request.state.principal)
+        # A retry of a completed request is answered before its body is read or stored.
+        existing = await run_in_threadpool(artifacts.artifact_for_key, key) if key else None
+        if existing is not None:
+            created = CreatedArtifact(id=existing, replayed=True)
+        else:
+            upload = await receive_upload(request, blob_store, max_bytes=max_upload_bytes)
+            created = await run_in_threadpool(
+                lambda: artifacts.create_artifact_once(
+                    idempotency_key=key,
+                    filename=upload.filename,
+                    content_type=upload.content_type,
+                    size=upload.blob.size,
+                    sha256=upload.blob.sha256,
+                    storage_location=upload.blob.location,
+                )
             )
-        )
-        url = str(request.url_for("get_artifact", artifact_id=artifact_id).path)
+        url = str(request.url_for("get_artifact", artifact_id=created.id).path)
         response.headers["Location"] = url
-        log.info(
-            "artifact_created",
-            artifact_id=str(artifact_id),
-            size=upload.blob.size,
-            content_type=upload.content_type,
-        )
-        return ArtifactAccepted(id=artifact_id, status="uploaded", links=Links(self=url))
+        if created.replayed:
+            response.status_code = status.HTTP_200_OK
+            response.headers["Idempotent-Replayed"] = "true"
+            log.info("artifact_upload_replayed", artifact_id=str(created.id))
+        else:
+            log.info(
+                "artifact_created",
+                artifact_id=str(created.id),
+                size=upload.blob.size,
+                content_type=upload.content_type,
+            )
+        return ArtifactAccepted(id=created.id, status="uploaded", links=Links(self=url))
 
     @router.get(
         "/artifacts",

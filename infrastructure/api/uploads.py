@@ -8,6 +8,7 @@ soon as it crosses the limit, whether or not it declared a Content-Length.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
@@ -22,6 +23,10 @@ FILE_FIELD = b"file"
 FRAMING_ALLOWANCE = 64 * 1024
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 8 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+# Printable ASCII, as HTTP header values can carry it unambiguously; a UUID fits well.
+_IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 class UploadRejected(Exception):  # noqa: N818 - a domain word
@@ -32,6 +37,10 @@ class UploadRejected(Exception):  # noqa: N818 - a domain word
 class UploadTooLarge(UploadRejected):
     status_code = 413
     code = "upload_too_large"
+
+
+class InvalidIdempotencyKey(UploadRejected):
+    code = "invalid_idempotency_key"
 
 
 class NotMultipart(UploadRejected):
@@ -121,6 +130,21 @@ class _FormReader:
 
     def _end(self) -> None:
         self.ended = True
+
+
+def idempotency_key_of(request: Request, principal: str) -> str | None:
+    """The request's ``Idempotency-Key``, scoped to the caller; None without one.
+
+    Scoped, so that two clients choosing the same key never share an artifact.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key) or not key.strip():
+        raise InvalidIdempotencyKey(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return f"{principal}\n{key}"
 
 
 async def receive_upload(
