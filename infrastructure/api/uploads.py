@@ -23,6 +23,7 @@ FILE_FIELD = b"file"
 FRAMING_ALLOWANCE = 64 * 1024
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 8 * 1024
+MAX_BOUNDARY = 70
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
 # Printable ASCII, as HTTP header values can carry it unambiguously; a UUID fits well.
@@ -155,6 +156,9 @@ async def receive_upload(
     boundary = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise NotMultipart("send the file as multipart/form-data in the field 'file'")
+    if len(boundary) > MAX_BOUNDARY:
+        # RFC 2046's limit; the parser's work per byte grows with the boundary's length.
+        raise UploadRejected(f"malformed multipart boundary (longer than {MAX_BOUNDARY})")
     max_body = max_bytes + FRAMING_ALLOWANCE
     declared_length = request.headers.get("content-length", "")
     if declared_length.isdigit() and int(declared_length) > max_body:
