@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # which the API allows only on a loopback API_HOST unless ALLOW_ANONYMOUS=true.
     api_keys: SecretStr = SecretStr("")
     allow_anonymous: bool = False
+    # An upload with the same bytes (sha256) as an earlier one of the same client gets that
+    # artifact back instead of a new one (when it sends no Idempotency-Key).
+    dedupe_by_sha256: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
 
     # How many workflow starts the pipeline worker keeps in flight at once; positions are

@@ -47,6 +47,7 @@ def build_app(settings: Settings) -> FastAPI:
         temporal_namespace=settings.temporal_namespace,
         lifespan=lifespan,
         api_keys=settings.api_key_list,
+        dedupe_by_sha256=settings.dedupe_by_sha256,
     )
 
 

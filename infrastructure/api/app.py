@@ -35,7 +35,12 @@ from infrastructure.api.schemas import (
     ReprocessingAccepted,
 )
 from infrastructure.api.security import Unauthorized, api_key_guard
-from infrastructure.api.uploads import UploadRejected, idempotency_key_of, receive_upload
+from infrastructure.api.uploads import (
+    UploadRejected,
+    content_key,
+    idempotency_key_of,
+    receive_upload,
+)
 from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
@@ -86,6 +91,7 @@ def create_app(
     temporal_namespace: str = "default",
     lifespan: Callable[[FastAPI], Any] | None = None,
     api_keys: Sequence[str] = (),
+    dedupe_by_sha256: bool = False,
 ) -> FastAPI:
     app = FastAPI(
         title="Artifact processing",
@@ -159,6 +165,8 @@ def create_app(
             created = CreatedArtifact(id=existing, replayed=True)
         else:
             upload = await receive_upload(request, blob_store, max_bytes=max_upload_bytes)
+            if key is None and dedupe_by_sha256:
+                key = content_key(request.state.principal, upload.blob.sha256)
             created = await run_in_threadpool(
                 lambda: artifacts.create_artifact_once(
                     idempotency_key=key,

@@ -148,6 +148,15 @@ def idempotency_key_of(request: Request, principal: str) -> str | None:
     return f"{principal}\n{key}"
 
 
+def content_key(principal: str, sha256: str) -> str:
+    """The idempotency key of an upload's content (DEDUPE_BY_SHA256), scoped to the caller.
+
+    Scoped, so that no client learns whether another uploaded a given file. NUL separates
+    the parts: no Idempotency-Key can contain one, so the two kinds of key never collide.
+    """
+    return f"{principal}\x00sha256\x00{sha256}"
+
+
 async def receive_upload(
     request: Request, blob_store: BlobStore, *, max_bytes: int
 ) -> ReceivedUpload:

@@ -32,7 +32,7 @@ def created_events(artifacts: ArtifactsApplication) -> list[uuid.UUID]:
 
 
 class Api:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, dedupe_by_sha256: bool = False) -> None:
         self.blob_root = tmp_path / "blobs"
         self.artifacts = in_memory_artifacts()
         self.app = create_app(
@@ -40,6 +40,7 @@ class Api:
             blob_store=LocalBlobStore(self.blob_root),
             max_upload_bytes=4096,
             api_keys=KEYS,
+            dedupe_by_sha256=dedupe_by_sha256,
         )
 
     def blobs(self) -> list[Path]:
@@ -200,3 +201,47 @@ def test_two_processes_racing_on_one_sqlite_store_create_one_artifact(tmp_path: 
 
     assert second == CreatedArtifact(id=first.id, replayed=True)
     assert ids == [first.id]
+
+
+# --- DEDUPE_BY_SHA256 -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def deduping(tmp_path: Path) -> AsyncIterator[Api]:
+    api = Api(tmp_path, dedupe_by_sha256=True)
+    yield api
+    api.artifacts.close()
+
+
+async def test_with_dedupe_the_same_bytes_get_the_first_artifact_back(deduping: Api) -> None:
+    async with http_client(deduping.app) as client:
+        first = await upload(client, b"same bytes", key=None)
+        again = await upload(client, b"same bytes", key=None)
+        other = await upload(client, b"other bytes", key=None)
+
+    assert (first.status_code, again.status_code, other.status_code) == (202, 200, 202)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.json()["id"] != first.json()["id"]
+    assert len(created_events(deduping.artifacts)) == 2
+    # The duplicate's bytes were stored before their hash was known: an orphan to sweep.
+    assert len(deduping.blobs()) == 3
+
+
+async def test_with_dedupe_clients_never_share_artifacts(deduping: Api) -> None:
+    async with http_client(deduping.app) as client:
+        of_a = await upload(client, b"same bytes", key=None, api_key=KEYS[0])
+        of_b = await upload(client, b"same bytes", key=None, api_key=KEYS[1])
+
+    assert (of_a.status_code, of_b.status_code) == (202, 202)
+    assert of_a.json()["id"] != of_b.json()["id"]
+
+
+async def test_without_dedupe_the_same_bytes_make_new_artifacts(
+    client: httpx.AsyncClient, api: Api
+) -> None:
+    first = await upload(client, b"same bytes", key=None)
+    again = await upload(client, b"same bytes", key=None)
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json()["id"] != again.json()["id"]
