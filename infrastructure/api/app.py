@@ -49,6 +49,15 @@ log = structlog.get_logger(__name__)
 TemporalProbe = Callable[[], Awaitable[None]]
 
 _UPLOAD_BODY = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "retries with the same key get the first request's artifact",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -60,7 +69,7 @@ _UPLOAD_BODY = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -151,7 +160,14 @@ def create_app(
         "/artifacts",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ArtifactAccepted,
-        responses=_ERRORS,
+        responses={
+            200: {
+                "model": ArtifactAccepted,
+                "description": "A retry (Idempotency-Key): the first request's artifact, "
+                "with the header Idempotent-Replayed: true",
+            },
+            **_ERRORS,
+        },
         openapi_extra=_UPLOAD_BODY,
         summary="Upload a file (multipart field 'file'); processing starts on its own",
     )

@@ -245,3 +245,12 @@ async def test_without_dedupe_the_same_bytes_make_new_artifacts(
 
     assert (first.status_code, again.status_code) == (202, 202)
     assert first.json()["id"] != again.json()["id"]
+
+
+async def test_the_openapi_document_describes_the_key_and_the_replay(
+    client: httpx.AsyncClient,
+) -> None:
+    upload_op = (await client.get("/openapi.json")).json()["paths"]["/artifacts"]["post"]
+
+    assert "Idempotency-Key" in [p["name"] for p in upload_op["parameters"]]
+    assert {"200", "202", "401"} <= set(upload_op["responses"])
