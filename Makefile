@@ -10,7 +10,7 @@ DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 
-.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose
+.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,14 @@ lint: install ## ruff (lint and format check) and mypy --strict
 
 check-compose: install ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
 	$(UV) run --no-sync python scripts/check_compose.py
+
+sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
+	$(UV) run --no-sync python -m infrastructure.sweep_orphans $(ARGS)
+
+audit: install ## Check the locked runtime dependencies for known vulnerabilities (pip-audit, a dev dependency)
+	@req=$$(mktemp) && trap 'rm -f "$$req"' EXIT && \
+	  $(UV) export --locked --no-dev --no-emit-project --format requirements-txt --no-hashes --quiet > "$$req" && \
+	  $(UV) run --no-sync pip-audit --strict --disable-pip --no-deps -r "$$req"
 
 docker-up: ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy
 	docker compose up --detach --build --wait

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
@@ -24,6 +24,18 @@ class HistoryEntry:
 
 class ArtifactNotFound(LookupError):  # noqa: N818 - a domain word
     """No artifact has the given id."""
+
+
+# Artifact ids of idempotent uploads are uuid5(IDEMPOTENCY_NAMESPACE, key). Never change it:
+# retries of requests made before the change would create second artifacts.
+IDEMPOTENCY_NAMESPACE = UUID("5b0c52a4-6a0e-4e0f-9c1e-3d6f2f7f0a11")
+
+
+@dataclass(frozen=True)
+class CreatedArtifact:
+    id: UUID
+    # True when the request had been made before: this is the first request's artifact.
+    replayed: bool = False
 
 
 # Concurrent writers to one artifact (a retried activity racing its first attempt, say)
@@ -57,6 +69,50 @@ class ArtifactsApplication(Application[UUID]):
         )
         self._save(artifact)
         return artifact.id
+
+    def create_artifact_once(
+        self,
+        *,
+        idempotency_key: str | None,
+        filename: str,
+        content_type: str,
+        size: int,
+        sha256: str,
+        storage_location: str,
+    ) -> CreatedArtifact:
+        """Like ``create_artifact``, at most once per ``idempotency_key``.
+
+        The artifact's id is derived from the key (uuid5), so no index or second aggregate
+        is needed: the event store's optimistic concurrency control makes the second
+        ``ArtifactCreated`` for the same id fail atomically, whichever of two racing requests
+        (in one process or several) comes second, and the loser answers with the winner's
+        artifact (``replayed``). Exactly one ``ArtifactCreated`` per key, on every event
+        store. The caller scopes the key (to its client) before passing it in. Without a
+        key, every call creates a new artifact.
+        """
+        artifact = Artifact.create(
+            id=artifact_id_for(idempotency_key) if idempotency_key is not None else None,
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            sha256=sha256,
+            storage_location=storage_location,
+        )
+        try:
+            self._save(artifact)
+        except RecordConflictError:
+            # Lost to an earlier request with this key; its blob is ours no longer (an
+            # orphan, for `sweep_orphans`).
+            return CreatedArtifact(id=self.get_artifact(artifact.id).id, replayed=True)
+        return CreatedArtifact(id=artifact.id)
+
+    def artifact_for_key(self, idempotency_key: str) -> UUID | None:
+        """The id of the artifact created with ``idempotency_key``, if there is one."""
+        artifact_id = artifact_id_for(idempotency_key)
+        try:
+            return self.get_artifact(artifact_id).id
+        except ArtifactNotFound:
+            return None
 
     def _save(self, artifact: Artifact) -> None:
         recordings = self.save(artifact)
@@ -170,6 +226,11 @@ class ArtifactsApplication(Application[UUID]):
                     raise
             else:
                 return
+
+
+def artifact_id_for(idempotency_key: str) -> UUID:
+    """The id an artifact created with ``idempotency_key`` has."""
+    return uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key)
 
 
 def processing_request(created: ArtifactCreated) -> ProcessingRequest:

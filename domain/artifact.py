@@ -10,6 +10,7 @@ import re
 import unicodedata
 from enum import StrEnum
 from typing import Any
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
@@ -46,14 +47,24 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
+def _invisible(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] == "C" or category in ("Zl", "Zp")
+
+
 def sanitise_filename(name: str) -> str:
     """The client's filename reduced to a display name that is safe to store and show.
 
-    Directory parts, control characters and path separators are dropped, and the length
-    is capped (keeping the extension). It is never used as a path: blobs get server names.
+    Directory parts are dropped; control and invisible characters and path separators are
+    replaced with "_"; the length is capped (keeping the extension). It is never used as a
+    path: blobs get server names.
     """
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
+    # Invisible and control characters of any script (C1 controls, bidi overrides that make
+    # "invoice\u202etxt.exe" display as "invoiceexe.txt", zero-width, line separators) are
+    # turned into NUL first, so that _UNSAFE replaces each run of them with one "_".
+    name = "".join("\x00" if _invisible(ch) else ch for ch in name)
     name = _UNSAFE.sub("_", name).strip(" .")
     if len(name) > MAX_FILENAME_LENGTH:
         stem, dot, ext = name.rpartition(".")
@@ -114,6 +125,7 @@ class Artifact(Aggregate):
     def __init__(
         self,
         *,
+        id: UUID,
         filename: str,
         content_type: str,
         size: int,
@@ -150,8 +162,13 @@ class Artifact(Aggregate):
         size: int,
         sha256: str,
         storage_location: str,
+        id: UUID | None = None,
     ) -> Artifact:
-        """Checks the facts of a new upload and records them as ``ArtifactCreated``."""
+        """Checks the facts of a new upload and records them as ``ArtifactCreated``.
+
+        ``id`` is a new random one unless given (an idempotent upload derives it from its
+        key, so that a retry collides with the first creation in the event store).
+        """
         if size < 0:
             raise InvalidArtifact(f"size must not be negative, got {size}")
         if not _SHA256.fullmatch(sha256):
@@ -159,6 +176,7 @@ class Artifact(Aggregate):
         if not storage_location:
             raise InvalidArtifact("storage location must not be empty")
         return cls(
+            id=id or uuid4(),
             filename=sanitise_filename(filename),
             content_type=content_type or "application/octet-stream",
             size=size,

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Comma-separated API keys, sent as "Authorization: Bearer KEY". Unset: anonymous access,
+    # which the API allows only on a loopback API_HOST unless ALLOW_ANONYMOUS=true.
+    api_keys: SecretStr = SecretStr("")
+    allow_anonymous: bool = False
+    # An upload with the same bytes (sha256) as an earlier one of the same client gets that
+    # artifact back instead of a new one (when it sends no Idempotency-Key).
+    dedupe_by_sha256: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
 
     # How many workflow starts the pipeline worker keeps in flight at once; positions are
@@ -169,6 +176,11 @@ class Settings(BaseSettings):
         """The MIME types processed: ALLOWED_MIME_TYPES within what the pipeline supports."""
         chosen = {t.strip().lower() for t in self.allowed_mime_types.split(",") if t.strip()}
         return frozenset(chosen) if chosen else SUPPORTED_TYPES
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The API keys from API_KEYS: comma-separated, blanks ignored."""
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
 
     @property
     def blob_dir(self) -> Path:

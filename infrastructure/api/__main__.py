@@ -12,6 +12,7 @@ from temporalio.client import Client
 from application.artifacts import ArtifactsApplication
 from application.ports import BlobStore
 from infrastructure.api.app import create_app
+from infrastructure.api.security import AnonymousAccessRefused, check_anonymous_access
 from infrastructure.config import Settings
 from infrastructure.di.container import build_container
 from infrastructure.logging import configure_logging
@@ -45,12 +46,22 @@ def build_app(settings: Settings) -> FastAPI:
         temporal_ui_url=settings.temporal_ui_url,
         temporal_namespace=settings.temporal_namespace,
         lifespan=lifespan,
+        api_keys=settings.api_key_list,
+        dedupe_by_sha256=settings.dedupe_by_sha256,
     )
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings)
+    try:
+        check_anonymous_access(
+            host=settings.api_host,
+            api_keys=settings.api_key_list,
+            allow_anonymous=settings.allow_anonymous,
+        )
+    except AnonymousAccessRefused as err:
+        raise SystemExit(f"refusing to start: {err}") from None
     uvicorn.run(
         build_app(settings),
         host=settings.api_host,

@@ -8,17 +8,17 @@ synchronous, so its calls run in the thread pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
 import structlog
-from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from application.artifacts import ArtifactNotFound, ArtifactsApplication
+from application.artifacts import ArtifactNotFound, ArtifactsApplication, CreatedArtifact
 from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
 from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
@@ -34,7 +34,13 @@ from infrastructure.api.schemas import (
     Links,
     ReprocessingAccepted,
 )
-from infrastructure.api.uploads import UploadRejected, receive_upload
+from infrastructure.api.security import Unauthorized, api_key_guard
+from infrastructure.api.uploads import (
+    UploadRejected,
+    content_key,
+    idempotency_key_of,
+    receive_upload,
+)
 from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
@@ -43,6 +49,15 @@ log = structlog.get_logger(__name__)
 TemporalProbe = Callable[[], Awaitable[None]]
 
 _UPLOAD_BODY = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "retries with the same key get the first request's artifact",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -54,7 +69,7 @@ _UPLOAD_BODY = {
                 }
             }
         },
-    }
+    },
 }
 
 
@@ -66,7 +81,7 @@ def _artifacts(request: Request) -> ArtifactsApplication:
 Artifacts = Annotated[ArtifactsApplication, Depends(_artifacts)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)
 }
 _ATTACHMENT = {200: {"content": {"application/octet-stream": {}}}, **_ERRORS}
 _CHUNK = 256 * 1024
@@ -84,6 +99,8 @@ def create_app(
     temporal_ui_url: str = "http://127.0.0.1:8233",
     temporal_namespace: str = "default",
     lifespan: Callable[[FastAPI], Any] | None = None,
+    api_keys: Sequence[str] = (),
+    dedupe_by_sha256: bool = False,
 ) -> FastAPI:
     app = FastAPI(
         title="Artifact processing",
@@ -93,6 +110,17 @@ def create_app(
     )
 
     app.state.artifacts = artifacts
+    # Every route but /health is on this router, so it needs an API key (when keys are set).
+    router = APIRouter(dependencies=[Depends(api_key_guard(api_keys))])
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, err: Unauthorized) -> JSONResponse:
+        return _error(
+            status.HTTP_401_UNAUTHORIZED,
+            "unauthorized",
+            str(err),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     @app.exception_handler(ArtifactNotFound)
     async def not_found(_: Request, err: ArtifactNotFound) -> JSONResponse:
@@ -128,38 +156,59 @@ def create_app(
             temporal=temporal_link(workflow_id),
         )
 
-    @app.post(
+    @router.post(
         "/artifacts",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ArtifactAccepted,
-        responses=_ERRORS,
+        responses={
+            200: {
+                "model": ArtifactAccepted,
+                "description": "A retry (Idempotency-Key): the first request's artifact, "
+                "with the header Idempotent-Replayed: true",
+            },
+            **_ERRORS,
+        },
         openapi_extra=_UPLOAD_BODY,
         summary="Upload a file (multipart field 'file'); processing starts on its own",
     )
     async def upload_artifact(
         request: Request, response: Response, artifacts: Artifacts
     ) -> ArtifactAccepted:
-        upload = await receive_upload(request, blob_store, max_bytes=max_upload_bytes)
-        artifact_id = await run_in_threadpool(
-            lambda: artifacts.create_artifact(
-                filename=upload.filename,
-                content_type=upload.content_type,
-                size=upload.blob.size,
-                sha256=upload.blob.sha256,
-                storage_location=upload.blob.location,
+        key = idempotency_key_of(request, request.state.principal)
+        # A retry of a completed request is answered before its body is read or stored.
+        existing = await run_in_threadpool(artifacts.artifact_for_key, key) if key else None
+        if existing is not None:
+            created = CreatedArtifact(id=existing, replayed=True)
+        else:
+            upload = await receive_upload(request, blob_store, max_bytes=max_upload_bytes)
+            if key is None and dedupe_by_sha256:
+                key = content_key(request.state.principal, upload.blob.sha256)
+            created = await run_in_threadpool(
+                lambda: artifacts.create_artifact_once(
+                    idempotency_key=key,
+                    filename=upload.filename,
+                    content_type=upload.content_type,
+                    size=upload.blob.size,
+                    sha256=upload.blob.sha256,
+                    storage_location=upload.blob.location,
+                )
             )
-        )
-        url = str(request.url_for("get_artifact", artifact_id=artifact_id).path)
+        url = str(request.url_for("get_artifact", artifact_id=created.id).path)
         response.headers["Location"] = url
-        log.info(
-            "artifact_created",
-            artifact_id=str(artifact_id),
-            size=upload.blob.size,
-            content_type=upload.content_type,
-        )
-        return ArtifactAccepted(id=artifact_id, status="uploaded", links=Links(self=url))
+        if created.replayed:
+            response.status_code = status.HTTP_200_OK
+            response.headers["Idempotent-Replayed"] = "true"
+            log.info("artifact_upload_replayed", artifact_id=str(created.id))
+        else:
+            log.info(
+                "artifact_created",
+                artifact_id=str(created.id),
+                size=upload.blob.size,
+                content_type=upload.content_type,
+            )
+        return ArtifactAccepted(id=created.id, status="uploaded", links=Links(self=url))
 
-    @app.get(
+    @router.get(
         "/artifacts",
         response_model=ArtifactList,
         responses=_ERRORS,
@@ -195,7 +244,7 @@ def create_app(
             next_cursor=page.next_cursor,
         )
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}",
         response_model=ArtifactView,
         responses=_ERRORS,
@@ -211,7 +260,7 @@ def create_app(
             links=links_of(request, artifact, workflow_id),
         )
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}/content",
         response_class=StreamingResponse,
         response_model=None,
@@ -226,7 +275,7 @@ def create_app(
             raise ArtifactNotFound(f"the content of artifact {artifact_id} is gone") from None
         return _attachment(_chunks(blob), artifact.filename, "application/octet-stream")
 
-    @app.get(
+    @router.get(
         "/artifacts/{artifact_id}/text",
         response_class=StreamingResponse,
         response_model=None,
@@ -255,7 +304,7 @@ def create_app(
         name = artifact.filename.rsplit(".", 1)[0] + ".txt"
         return _attachment(text(), name, "text/plain; charset=utf-8")
 
-    @app.post(
+    @router.post(
         "/artifacts/{artifact_id}/reprocess",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=ReprocessingAccepted,
@@ -274,6 +323,8 @@ def create_app(
             workflow_id=workflow_id_for(artifact_id, run),
             links=Links(self=request.url_for("get_artifact", artifact_id=artifact_id).path),
         )
+
+    app.include_router(router)
 
     @app.get(
         "/health",
@@ -322,5 +373,9 @@ def _attachment(body: Iterator[bytes], filename: str, media_type: str) -> Stream
     )
 
 
-def _error(status_code: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=code, detail=detail).model_dump(), status_code=status_code)
+def _error(
+    status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorBody(error=code, detail=detail).model_dump(), status_code=status_code, headers=headers
+    )

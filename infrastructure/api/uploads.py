@@ -8,6 +8,7 @@ soon as it crosses the limit, whether or not it declared a Content-Length.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
@@ -22,6 +23,11 @@ FILE_FIELD = b"file"
 FRAMING_ALLOWANCE = 64 * 1024
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 8 * 1024
+MAX_BOUNDARY = 70
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+# Printable ASCII, as HTTP header values can carry it unambiguously; a UUID fits well.
+_IDEMPOTENCY_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 
 class UploadRejected(Exception):  # noqa: N818 - a domain word
@@ -32,6 +38,10 @@ class UploadRejected(Exception):  # noqa: N818 - a domain word
 class UploadTooLarge(UploadRejected):
     status_code = 413
     code = "upload_too_large"
+
+
+class InvalidIdempotencyKey(UploadRejected):
+    code = "invalid_idempotency_key"
 
 
 class NotMultipart(UploadRejected):
@@ -123,6 +133,30 @@ class _FormReader:
         self.ended = True
 
 
+def idempotency_key_of(request: Request, principal: str) -> str | None:
+    """The request's ``Idempotency-Key``, scoped to the caller; None without one.
+
+    Scoped, so that two clients choosing the same key never share an artifact.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key) or not key.strip():
+        raise InvalidIdempotencyKey(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return f"{principal}\n{key}"
+
+
+def content_key(principal: str, sha256: str) -> str:
+    """The idempotency key of an upload's content (DEDUPE_BY_SHA256), scoped to the caller.
+
+    Scoped, so that no client learns whether another uploaded a given file. NUL separates
+    the parts: no Idempotency-Key can contain one, so the two kinds of key never collide.
+    """
+    return f"{principal}\x00sha256\x00{sha256}"
+
+
 async def receive_upload(
     request: Request, blob_store: BlobStore, *, max_bytes: int
 ) -> ReceivedUpload:
@@ -131,6 +165,9 @@ async def receive_upload(
     boundary = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise NotMultipart("send the file as multipart/form-data in the field 'file'")
+    if len(boundary) > MAX_BOUNDARY:
+        # RFC 2046's limit; the parser's work per byte grows with the boundary's length.
+        raise UploadRejected(f"malformed multipart boundary (longer than {MAX_BOUNDARY})")
     max_body = max_bytes + FRAMING_ALLOWANCE
     declared_length = request.headers.get("content-length", "")
     if declared_length.isdigit() and int(declared_length) > max_body:

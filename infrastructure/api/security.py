@@ -1,0 +1,87 @@
+"""Who may call the API: bearer API keys, and the rule for running without any.
+
+Keys come from ``API_KEYS``. Every key is compared with ``hmac.compare_digest`` (all of
+them, whichever matches), so the time a check takes says nothing about how close a guess
+was. Without keys the API is anonymous, which it only allows on a loopback address unless
+``ALLOW_ANONYMOUS=true`` says a proxy in front of it does the authentication.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Callable, Sequence
+
+import structlog
+from fastapi import Request
+
+log = structlog.get_logger(__name__)
+
+ANONYMOUS = "anonymous"
+
+
+class Unauthorized(Exception):  # noqa: N818 - a domain word
+    """The request carries no valid API key."""
+
+
+class AnonymousAccessRefused(RuntimeError):  # noqa: N818 - a domain word
+    """The API would serve anonymously on an address others can reach."""
+
+
+def api_key_guard(api_keys: Sequence[str]) -> Callable[[Request], str]:
+    """A FastAPI dependency that admits requests with one of ``api_keys``.
+
+    It returns the caller's principal (a digest of its key, never the key itself, or
+    ``anonymous`` when no keys are configured) and keeps it in ``request.state.principal``,
+    so that what a caller names (such as an idempotency key) is scoped to that caller.
+    """
+    keys = [key.encode() for key in api_keys]
+
+    def guard(request: Request) -> str:
+        if not keys:
+            request.state.principal = ANONYMOUS
+            return ANONYMOUS
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Unauthorized("send an API key as 'Authorization: Bearer KEY'")
+        candidate = presented.strip().encode()
+        # Every key is compared, none skipped after a match: constant time over the set.
+        matches = [hmac.compare_digest(candidate, key) for key in keys]
+        if not any(matches):
+            raise Unauthorized("the API key is not valid")
+        principal = "key-" + hashlib.sha256(candidate).hexdigest()[:16]
+        request.state.principal = principal
+        return principal
+
+    return guard
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname other than localhost may resolve to anything
+
+
+def check_anonymous_access(*, host: str, api_keys: Sequence[str], allow_anonymous: bool) -> None:
+    """The start-up rule: anonymous only on loopback, or when explicitly allowed.
+
+    Raises ``AnonymousAccessRefused`` for a non-loopback ``host`` without keys; logs the
+    warning ``api_anonymous_access`` whenever the API will serve without keys.
+    """
+    if api_keys:
+        return
+    if not is_loopback(host) and not allow_anonymous:
+        raise AnonymousAccessRefused(
+            f"API_HOST={host} is not a loopback address and API_KEYS is empty: set API_KEYS "
+            "(comma-separated keys), or ALLOW_ANONYMOUS=true if something in front of the "
+            "API authenticates its callers"
+        )
+    log.warning(
+        "api_anonymous_access",
+        host=host,
+        detail="API_KEYS is empty: every caller is admitted without a key",
+    )
