@@ -14,6 +14,8 @@ with it the positions always live in one of those two.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable
 from typing import TypeVar, assert_never
 
@@ -21,6 +23,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     InternalError,
+    OperationalError,
     TrackingRecorder,
 )
 from eventsourcing.utils import Environment
@@ -33,7 +36,7 @@ EVENTSTOREDB_FACTORY = "eventsourcing_eventstoredb:EventStoreDBFactory"
 # SQLite waits this long (seconds) for another process's write lock before giving up.
 SQLITE_LOCK_TIMEOUT = "30"
 # Enough for every process that starts with the others on a fresh store (see below).
-_CREATE_ATTEMPTS = 3
+_CREATE_ATTEMPTS = 5
 
 T = TypeVar("T")
 
@@ -46,14 +49,17 @@ def created_alongside_others(build: Callable[[], T]) -> T:
     the API and both workers at once; so do two pipeline workers) collide there: PostgreSQL's
     ``CREATE ... IF NOT EXISTS`` is not safe against itself (a duplicate key in its catalog,
     or "tuple concurrently updated"), and each inserts the migration row. The losers get
-    ``IntegrityError`` or ``InternalError``; by then the tables exist.
+    ``IntegrityError`` or ``InternalError``; by then the tables exist. On a fresh SQLite
+    file, switching it to WAL mode takes an exclusive lock that does not wait for others
+    doing the same ("database is locked"): a moment later the file is in WAL mode.
     """
     for attempt in range(1, _CREATE_ATTEMPTS + 1):
         try:
             return build()
-        except (IntegrityError, InternalError):
+        except (IntegrityError, InternalError, OperationalError, sqlite3.OperationalError):
             if attempt == _CREATE_ATTEMPTS:
                 raise
+            time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
 
 
