@@ -86,7 +86,7 @@ async def dev_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DevStac
             took = await wait_until(
                 lambda: healthy(http, process),
                 timeout=60,
-                what=f"GET /health answers 200 (honcho log: {process.log_path})",
+                what=f"GET /ready answers 200 (honcho log: {process.log_path})",
                 interval=0.25,
             )
         started += process.descendants()
@@ -105,7 +105,7 @@ async def healthy(http: httpx.AsyncClient, process: Process) -> bool:
     if process.exit_code is not None:
         raise AssertionError(f"honcho exited early:\n{process.output()[-3000:]}")
     try:
-        return (await http.get("/health")).status_code == 200
+        return (await http.get("/ready")).status_code == 200
     except httpx.TransportError:
         return False
 
