@@ -66,13 +66,26 @@ def stack_env(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
         TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
         API_HOST="127.0.0.1",
         API_PORT=str(ports["api"]),
+        PIPELINE_WORKER_METRICS_PORT=str(ports["pipeline_worker_metrics"]),
+        READ_WORKER_METRICS_PORT=str(ports["read_worker_metrics"]),
+        TEMPORAL_WORKER_METRICS_ADDRESS=f"127.0.0.1:{ports['temporal_worker_metrics']}",
     )
 
 
 @pytest.fixture
 async def dev_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DevStack]:
     """`make dev` on SQLite, then on PostgreSQL (EVENT_STORE=postgres, a fresh schema)."""
-    ports = {"temporal": free_port(), "temporal_ui": free_port(), "api": free_port()}
+    ports = {
+        name: free_port()
+        for name in (
+            "temporal",
+            "temporal_ui",
+            "api",
+            "pipeline_worker_metrics",
+            "read_worker_metrics",
+            "temporal_worker_metrics",
+        )
+    }
     assert settings.data_dir.is_dir()  # `make dev` creates it before starting honcho
     process = Process(
         [str(HONCHO), "start", "-f", "Procfile"],

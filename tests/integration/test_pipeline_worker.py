@@ -373,11 +373,15 @@ async def test_a_replay_of_completed_runs_starts_no_new_run(pipeline: Pipeline) 
 
     pipeline.reset_position()
     replaying = RecordingOrchestrator(pipeline.orchestrator())
-    async with in_process(pipeline.worker(replaying)):
+    worker = pipeline.worker(replaying)
+    async with in_process(worker):
         await pipeline.wait_until_caught_up()
 
     assert len(replaying.answers) == 10
     assert replaying.started == [], "a closed run's id is refused, so nothing is started"
+    counted = worker.metrics.registry.get_sample_value
+    assert counted("workflow_starts_duplicate_total") == 10
+    assert counted("workflow_starts_total") == 0
     await pipeline.assert_exactly_one_run_per_artifact(artifact_ids)
 
 
