@@ -9,6 +9,8 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
+# The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
+TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
 .PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose
 
@@ -35,7 +37,7 @@ dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read an
 temporal-dev: install ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
 	@mkdir -p $(DATA_DIR)
 	$(UV) run --no-sync temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
-	  --db-filename $(DATA_DIR)/temporal.db --log-level warn
+	  --db-filename $(DATA_DIR)/temporal.db --log-level warn $(TEMPORAL_SEARCH_ATTRIBUTES)
 
 run: install ## Run the API (uvicorn) on 127.0.0.1:8000
 	$(UV) run --no-sync python -m infrastructure.api
