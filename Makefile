@@ -30,9 +30,14 @@ dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read an
 	@echo ""
 	@echo "  API         $(API_URL)   (docs: $(API_URL)/docs)"
 	@echo "  Temporal UI $(TEMPORAL_UI_URL)"
+	@echo "  Metrics     $(API_URL)/metrics, workers on 127.0.0.1:9464 (Temporal SDK), :9465 (pipeline), :9466 (read)"
 	@echo "  Upload:     curl -F file=@some.pdf $(API_URL)/artifacts"
 	@echo ""
-	@$(UV) run --no-sync honcho start -f Procfile
+	@# honcho pipes the processes' output, so they cannot see the terminal themselves: unless
+	@# LOG_FORMAT is set (environment or .env), a terminal gets console logs, anything else JSON.
+	@if [ -z "$${LOG_FORMAT:-}" ] && ! grep -qsi '^LOG_FORMAT=' .env; then \
+	  if [ -t 1 ]; then export LOG_FORMAT=console; else export LOG_FORMAT=json; fi; fi; \
+	  $(UV) run --no-sync honcho start -f Procfile
 
 temporal-dev: install ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
 	@mkdir -p $(DATA_DIR)
