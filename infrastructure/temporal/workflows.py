@@ -146,7 +146,7 @@ class ProcessArtifactWorkflow:
         )
         self._upsert(ARTIFACT_OUTCOME.value_set("processed"))
         self._step = "done"
-        workflow.logger.info("artifact processed", extra={"artifact_id": str(request.artifact_id)})
+        workflow.logger.info("workflow_processed", extra=_about(request))
         return ProcessingOutcome(
             artifact_id=request.artifact_id,
             run=request.run,
@@ -178,8 +178,7 @@ class ProcessArtifactWorkflow:
             )
         except ActivityError as err:
             workflow.logger.warning(
-                "summary unavailable",
-                extra={"artifact_id": str(request.artifact_id), "error": str(err.cause)},
+                "summary_unavailable", extra={**_about(request), "error": str(err.cause)}
             )
             return None
         return summary
@@ -210,10 +209,14 @@ class ProcessArtifactWorkflow:
         self._upsert(ARTIFACT_OUTCOME.value_set("failed"))
         self._step = "failed"
         workflow.logger.warning(
-            "artifact processing failed",
-            extra={"artifact_id": str(request.artifact_id), "reason": failure.reason},
+            "workflow_failed", extra={**_about(request), "reason": failure.reason}
         )
         raise ApplicationError(failure.message, type=failure.reason, non_retryable=True)
+
+
+def _about(request: ProcessingRequest) -> dict[str, str]:
+    """The ids every log line about a run carries (workflow.logger adds the rest)."""
+    return {"artifact_id": str(request.artifact_id), "workflow_id": workflow.info().workflow_id}
 
 
 def _failure_of(request: ProcessingRequest, err: ActivityError) -> ProcessingFailure:
