@@ -71,10 +71,19 @@ class ConsumerMetrics:
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> None:
-    """Serves ``registry`` on http://host:port/metrics from a daemon thread; 0: not at all."""
-    if port:
+    """Serves ``registry`` on http://host:port/metrics from a daemon thread; 0: not at all.
+
+    A port in use (a second worker of the same kind on this host) costs the metrics, not the
+    worker: it logs ``metrics_unavailable`` and carries on.
+    """
+    if not port:
+        return
+    try:
         start_http_server(port, addr=host, registry=registry)
-        log.info("metrics_served", address=f"{host}:{port}")
+    except OSError as err:
+        log.warning("metrics_unavailable", address=f"{host}:{port}", error=str(err))
+        return
+    log.info("metrics_served", address=f"{host}:{port}")
 
 
 async def watch_lag(

@@ -13,13 +13,22 @@ from infrastructure.config import Settings
 log = structlog.get_logger(__name__)
 
 
-def metrics_runtime(address: str) -> Runtime:
+def metrics_runtime(address: str) -> Runtime | None:
     """A Temporal runtime whose SDK metrics Prometheus scrapes at http://``address``/metrics.
 
     The SDK's core (Rust) serves them: workflow and activity task latencies, slots in use,
-    poll results, schedule-to-start times.
+    poll results, schedule-to-start times. None (the default runtime, no metrics) when
+    ``address`` is empty or taken (a second worker on this host): the worker runs all the same.
     """
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    if not address:
+        return None
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as err:  # the SDK's report of a failed bind
+        log.warning("metrics_unavailable", address=address, error=str(err))
+        return None
+    log.info("metrics_served", address=address)
+    return runtime
 
 
 async def connect(

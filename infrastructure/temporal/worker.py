@@ -52,10 +52,7 @@ def build_worker(
 async def _main(settings: Settings) -> None:
     stop = stop_on_signals()
     container = build_container(settings)
-    address = settings.temporal_worker_metrics_address
-    runtime = metrics_runtime(address) if address else None
-    if runtime is not None:
-        log.info("metrics_served", address=address)
+    runtime = metrics_runtime(settings.temporal_worker_metrics_address)
     client = await connect_with_retry(settings, stop, runtime=runtime)
     if client is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import urllib.request
 import uuid
 from pathlib import Path
@@ -22,7 +23,9 @@ async def test_a_worker_on_a_metrics_runtime_serves_the_sdk_metrics(
     port = free_port()
     settings = make_settings(tmp_path, "sqlite")
     settings.temporal_address = temporal_dev_env.client.service_client.config.target_host
-    client = await connect(settings, runtime=metrics_runtime(f"127.0.0.1:{port}"))
+    runtime = metrics_runtime(f"127.0.0.1:{port}")
+    assert runtime is not None
+    client = await connect(settings, runtime=runtime)
     worker = Worker(client, task_queue=f"test-{uuid.uuid4()}", workflows=[ProcessArtifactWorkflow])
 
     async with worker:
@@ -42,3 +45,12 @@ async def _polls_reported(port: int) -> bool:
     except OSError:
         return False
     return "temporal_" in text
+
+
+def test_a_metrics_address_in_use_costs_the_metrics_not_the_worker() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = taken.getsockname()
+
+        assert metrics_runtime(f"{host}:{port}") is None

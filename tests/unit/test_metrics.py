@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.utils import get_topic
+from structlog.testing import capture_logs
 
 from application.artifacts import ArtifactsApplication
 from domain.artifact import ArtifactCreated
@@ -73,6 +74,19 @@ def test_a_consumers_metrics_are_served_over_http() -> None:
         text = response.read().decode()
     assert "consumer_lag_events 7.0" in text
     assert "workflow_starts_total 0.0" in text
+
+
+def test_a_port_in_use_costs_the_metrics_not_the_worker() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+
+        with capture_logs() as logs:
+            serve_metrics(
+                ConsumerMetrics("read_worker").registry, "127.0.0.1", taken.getsockname()[1]
+            )
+
+    assert [line["event"] for line in logs] == ["metrics_unavailable"]
 
 
 def _free_port() -> int:
