@@ -9,6 +9,8 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
+# The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
+TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
 .PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit
 
@@ -28,14 +30,19 @@ dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read an
 	@echo ""
 	@echo "  API         $(API_URL)   (docs: $(API_URL)/docs)"
 	@echo "  Temporal UI $(TEMPORAL_UI_URL)"
+	@echo "  Metrics     $(API_URL)/metrics, workers on 127.0.0.1:9464 (Temporal SDK), :9465 (pipeline), :9466 (read)"
 	@echo "  Upload:     curl -F file=@some.pdf $(API_URL)/artifacts"
 	@echo ""
-	@$(UV) run --no-sync honcho start -f Procfile
+	@# honcho pipes the processes' output, so they cannot see the terminal themselves: unless
+	@# LOG_FORMAT is set (environment or .env), a terminal gets console logs, anything else JSON.
+	@if [ -z "$${LOG_FORMAT:-}" ] && ! grep -qsi '^LOG_FORMAT=' .env; then \
+	  if [ -t 1 ]; then export LOG_FORMAT=console; else export LOG_FORMAT=json; fi; fi; \
+	  $(UV) run --no-sync honcho start -f Procfile
 
 temporal-dev: install ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
 	@mkdir -p $(DATA_DIR)
 	$(UV) run --no-sync temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
-	  --db-filename $(DATA_DIR)/temporal.db --log-level warn
+	  --db-filename $(DATA_DIR)/temporal.db --log-level warn $(TEMPORAL_SEARCH_ATTRIBUTES)
 
 run: install ## Run the API (uvicorn) on 127.0.0.1:8000
 	$(UV) run --no-sync python -m infrastructure.api

@@ -103,6 +103,10 @@ class BlobStore(Protocol):
         """Opens a stored blob for reading; raises ``BlobNotFound``."""
         ...
 
+    def check(self) -> None:
+        """Raises when the store cannot take new blobs (for readiness checks)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SummaryCandidate:

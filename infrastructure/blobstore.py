@@ -75,6 +75,11 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise BlobNotFound(f"no blob at {location}") from None
 
+    def check(self) -> None:
+        tmp = self.root / "tmp"
+        if not os.access(tmp, os.W_OK | os.X_OK):
+            raise OSError(f"{tmp} is not a writable directory")
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)

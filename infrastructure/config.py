@@ -119,6 +119,14 @@ class Settings(BaseSettings):
     # How long GET /artifacts waits for the read model to show this API's own writes.
     read_model_wait_seconds: float = Field(default=1.0, ge=0)
 
+    # Prometheus endpoints (http://METRICS_HOST:port/metrics) of the workers, one port each
+    # so that `make dev` runs them side by side; 0 turns one off. The API serves /metrics.
+    metrics_host: str = "127.0.0.1"
+    pipeline_worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    read_worker_metrics_port: int = Field(default=9466, ge=0, le=65535)
+    # The Temporal SDK's own metrics (task latencies, slots, polls); empty turns them off.
+    temporal_worker_metrics_address: str = "127.0.0.1:9464"
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None

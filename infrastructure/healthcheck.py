@@ -1,7 +1,7 @@
 """Container health checks: ``python -m infrastructure.healthcheck PROCESS`` exits 0 when
 the process is healthy, 1 (with the reason on stderr) when it is not.
 
-- ``api``: ``GET /health`` answers 200 (event store and Temporal reachable).
+- ``api``: ``GET /ready`` answers 200 (event store, blob store and Temporal reachable).
 - ``pipeline_worker``, ``read_worker``: its heartbeat file under DATA_DIR is fresh. The
   worker touches it from its event loop, so a process that is alive but wedged shows as
   unhealthy.
@@ -57,9 +57,13 @@ def check_heartbeat(path: Path, max_age: float = HEARTBEAT_MAX_AGE) -> str | Non
 
 
 def check_api(settings: Settings) -> str | None:
-    url = f"http://127.0.0.1:{settings.api_port}/health"
+    url = f"http://127.0.0.1:{settings.api_port}/ready"
+    request = urllib.request.Request(url)
+    if settings.api_key_list:
+        # /ready is behind the API keys like every route but /health.
+        request.add_header("Authorization", f"Bearer {settings.api_key_list[0]}")
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return None if response.status == 200 else f"{url} answered {response.status}"
     except OSError as err:  # HTTPError (503: degraded) is an OSError too
         return f"{url}: {err}"

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import structlog
+from temporalio import activity, workflow
 
 from infrastructure.config import Settings
 
@@ -43,6 +44,10 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # temporalio appends its context to the message by default; the same context is also in
+    # the record's extras (temporal_workflow, temporal_activity), so the event stays a name.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     # uvicorn installs its own handlers; route its records through ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

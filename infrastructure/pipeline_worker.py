@@ -42,8 +42,10 @@ from infrastructure.eventstore import tracking_recorder
 from infrastructure.eventstore.following import Progress, follow
 from infrastructure.healthcheck import beat, heartbeat_path
 from infrastructure.logging import configure_logging
+from infrastructure.metrics import ConsumerMetrics, serve_metrics, watch_lag
 from infrastructure.signals import stop_on_signals
 from infrastructure.temporal.connection import connect_with_retry
+from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +66,10 @@ class PipelineWorker:
         drain_seconds: float = 5.0,
         max_retry_delay: float = 30.0,
         stall_seconds: float = 30.0,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._artifacts = artifacts
+        self.metrics = metrics or ConsumerMetrics(CONSUMER)
         self._tracking = tracking
         self._orchestrator = orchestrator
         self._max_in_flight = max_in_flight
@@ -173,19 +177,27 @@ class PipelineWorker:
             )
         else:
             request = processing_request(event)
+        # Each start is a task of its own, so what is bound here stays with this artifact.
+        structlog.contextvars.bind_contextvars(
+            artifact_id=str(request.artifact_id),
+            workflow_id=workflow_id_for(request.artifact_id, request.run),
+        )
         delay = 0.2
         while True:
             try:
-                return await self._orchestrator.start_processing(request)
+                started = await self._orchestrator.start_processing(request)
             except Exception as err:  # the orchestrator's errors are all worth retrying
-                log.warning(
-                    "workflow_start_failed",
-                    artifact_id=str(request.artifact_id),
-                    error=repr(err),
-                    retry_in_seconds=delay,
-                )
+                log.warning("workflow_start_failed", error=repr(err), retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay)
+                continue
+            # With USE_EXISTING a start that joined a still-open run also counts as started:
+            # Temporal does not tell the two apart. Only closed runs come back as duplicates.
+            if started:
+                self.metrics.workflows_started.inc()
+            else:
+                self.metrics.workflows_already_started.inc()
+            return started
 
     async def _record_in_order(
         self,
@@ -261,11 +273,26 @@ async def _main(settings: Settings) -> None:
         max_in_flight=settings.pipeline_max_in_flight,
         stall_seconds=settings.subscription_stall_seconds,
     )
-    heartbeat = asyncio.create_task(beat(heartbeat_path(settings, CONSUMER), stop))
+    serve_metrics(
+        worker.metrics.registry, settings.metrics_host, settings.pipeline_worker_metrics_port
+    )
+    helpers = [
+        asyncio.create_task(beat(heartbeat_path(settings, CONSUMER), stop)),
+        asyncio.create_task(
+            watch_lag(
+                worker.metrics,
+                container[ArtifactsApplication].recorder,
+                TOPICS,
+                lambda: worker.position,
+                stop,
+            )
+        ),
+    ]
     try:
         await worker.run(stop)
     finally:
-        heartbeat.cancel()
+        for helper in helpers:
+            helper.cancel()
 
 
 if __name__ == "__main__":

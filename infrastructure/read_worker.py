@@ -45,6 +45,7 @@ from infrastructure.eventstore import application_env, created_alongside_others
 from infrastructure.eventstore.following import Progress, follow
 from infrastructure.healthcheck import beat, heartbeat_path
 from infrastructure.logging import configure_logging
+from infrastructure.metrics import ConsumerMetrics, serve_metrics, watch_lag
 from infrastructure.read_model import (
     APPLICATION,
     CONSUMER,
@@ -81,6 +82,7 @@ class ReadWorker:
         recorder: ApplicationRecorder,
         *,
         stall_seconds: float = 30.0,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         """``app_env`` configures each runner's own ``ArtifactsApplication``; ``recorder``
         (the event store's) is where the stall watch looks for events left waiting."""
@@ -88,6 +90,7 @@ class ReadWorker:
         self._app_env = dict(app_env)
         self._recorder = recorder
         self._stall_seconds = stall_seconds
+        self.metrics = metrics or ConsumerMetrics(PROCESS)
 
     @property
     def position(self) -> int | None:
@@ -194,11 +197,24 @@ async def _main(settings: Settings) -> None:
         recorder,
         stall_seconds=settings.subscription_stall_seconds,
     )
-    heartbeat = asyncio.create_task(beat(heartbeat_path(settings, PROCESS), stop))
+    serve_metrics(worker.metrics.registry, settings.metrics_host, settings.read_worker_metrics_port)
+    helpers = [
+        asyncio.create_task(beat(heartbeat_path(settings, PROCESS), stop)),
+        asyncio.create_task(
+            watch_lag(
+                worker.metrics,
+                recorder,
+                ArtifactListProjection.topics,
+                lambda: worker.position,
+                stop,
+            )
+        ),
+    ]
     try:
         await worker.run(stop)
     finally:
-        heartbeat.cancel()
+        for helper in helpers:
+            helper.cancel()
         view.close()
 
 

@@ -11,9 +11,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from infrastructure.config import Settings
+from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -37,18 +41,37 @@ def binary(name: str) -> str:
 async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (the one `make dev` runs), on a free port."""
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), ui=False
+        dev_server_existing_path=binary("temporal"), ui=False, search_attributes=SEARCH_ATTRIBUTES
     )
     yield env
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server: timers and retries take no wall time."""
+async def start_time_skipping() -> WorkflowEnvironment:
+    """The time-skipping test server, with the workflow's search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server")
     )
+    await register_search_attributes(env.client)
+    return env
+
+
+async def register_search_attributes(client: Client) -> None:
+    """What `temporal operator search-attribute create` does (the test server has no flag)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server: timers and retries take no wall time."""
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

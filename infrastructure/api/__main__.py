@@ -27,7 +27,7 @@ def build_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal client
-        # Lazy: the API serves uploads even while Temporal is down; /health says so.
+        # Lazy: the API serves uploads even while Temporal is down; /ready says so.
         client = await connect(settings, lazy=True)
         yield
         container[ArtifactsApplication].close()

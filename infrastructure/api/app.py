@@ -16,12 +16,14 @@ from uuid import UUID
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from application.artifacts import ArtifactNotFound, ArtifactsApplication, CreatedArtifact
 from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
 from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
+from infrastructure.api.observability import ApiMetrics, RequestObservation
 from infrastructure.api.schemas import (
     ArtifactAccepted,
     ArtifactLinks,
@@ -32,6 +34,7 @@ from infrastructure.api.schemas import (
     Health,
     HealthCheck,
     Links,
+    Liveness,
     ReprocessingAccepted,
 )
 from infrastructure.api.security import Unauthorized, api_key_guard
@@ -112,6 +115,8 @@ def create_app(
     app.state.artifacts = artifacts
     # Every route but /health is on this router, so it needs an API key (when keys are set).
     router = APIRouter(dependencies=[Depends(api_key_guard(api_keys))])
+    metrics = ApiMetrics()
+    app.add_middleware(RequestObservation, metrics=metrics)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, err: Unauthorized) -> JSONResponse:
@@ -195,17 +200,15 @@ def create_app(
             )
         url = str(request.url_for("get_artifact", artifact_id=created.id).path)
         response.headers["Location"] = url
+        structlog.contextvars.bind_contextvars(artifact_id=str(created.id))
         if created.replayed:
             response.status_code = status.HTTP_200_OK
             response.headers["Idempotent-Replayed"] = "true"
-            log.info("artifact_upload_replayed", artifact_id=str(created.id))
+            log.info("artifact_upload_replayed")
         else:
-            log.info(
-                "artifact_created",
-                artifact_id=str(created.id),
-                size=upload.blob.size,
-                content_type=upload.content_type,
-            )
+            metrics.uploads.inc()
+            metrics.upload_bytes.inc(upload.blob.size)
+            log.info("artifact_created", size=upload.blob.size, content_type=upload.content_type)
         return ArtifactAccepted(id=created.id, status="uploaded", links=Links(self=url))
 
     @router.get(
@@ -251,6 +254,7 @@ def create_app(
         summary="What happened to my file: facts, results, summary and event history",
     )
     def get_artifact(artifact_id: UUID, request: Request, artifacts: Artifacts) -> ArtifactView:
+        structlog.contextvars.bind_contextvars(artifact_id=str(artifact_id))
         artifact = artifacts.get_artifact(artifact_id)
         workflow_id = workflow_id_for(artifact.id, artifact.run)
         return ArtifactView.of(
@@ -314,8 +318,9 @@ def create_app(
     def reprocess(
         artifact_id: UUID, request: Request, artifacts: Artifacts
     ) -> ReprocessingAccepted:
+        structlog.contextvars.bind_contextvars(artifact_id=str(artifact_id))
         run = artifacts.request_reprocessing(artifact_id)
-        log.info("reprocessing_requested", artifact_id=str(artifact_id), run=run)
+        log.info("reprocessing_requested", run=run)
         return ReprocessingAccepted(
             id=artifact_id,
             run=run,
@@ -324,23 +329,36 @@ def create_app(
             links=Links(self=request.url_for("get_artifact", artifact_id=artifact_id).path),
         )
 
-    app.include_router(router)
+    @app.get("/health", response_model=Liveness, summary="Liveness: the process answers")
+    async def health() -> Liveness:
+        return Liveness(status="ok")
 
-    @app.get(
-        "/health",
+    @router.get(
+        "/ready",
         response_model=Health,
         responses={503: {"model": Health}},
-        summary="Whether the event store and Temporal are reachable",
+        summary="Readiness: the event store, the blob store and Temporal are reachable",
     )
-    async def health(artifacts: Artifacts) -> JSONResponse:
-        event_store, temporal = await asyncio.gather(
+    async def ready(artifacts: Artifacts) -> JSONResponse:
+        event_store, blobs, temporal = await asyncio.gather(
             _check(lambda: run_in_threadpool(artifacts.recorder.max_notification_id)),
+            _check(lambda: run_in_threadpool(blob_store.check)),
             _check(temporal_probe) if temporal_probe else _not_configured(),
         )
-        ok = event_store.ok and temporal.ok
-        body = Health(status="ok" if ok else "degraded", event_store=event_store, temporal=temporal)
+        ok = event_store.ok and blobs.ok and temporal.ok
+        body = Health(
+            status="ok" if ok else "degraded",
+            event_store=event_store,
+            blob_store=blobs,
+            temporal=temporal,
+        )
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
+    @router.get("/metrics", response_class=Response, summary="Prometheus metrics of this process")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(router)
     return app
 
 

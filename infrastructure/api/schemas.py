@@ -167,4 +167,9 @@ class HealthCheck(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     event_store: HealthCheck
+    blob_store: HealthCheck
     temporal: HealthCheck
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
+from uuid import UUID
 
 import magic
 import structlog
@@ -103,20 +104,20 @@ class ArtifactActivities:
     @activity.defn(name=RECORD_PROCESSING_STARTED)
     def record_processing_started(self, start: ProcessingStart) -> None:
         """Marks the artifact ``processing`` for this run (a repeat adds nothing)."""
-        with _domain_errors_are_permanent():
-            self._artifacts.record_processing_started(
-                start.artifact_id, run=start.run, workflow_id=start.workflow_id
-            )
-        log.info(
-            "processing_started",
-            artifact_id=str(start.artifact_id),
-            run=start.run,
-            workflow_id=start.workflow_id,
-        )
+        with _about(start.artifact_id):
+            with _domain_errors_are_permanent():
+                self._artifacts.record_processing_started(
+                    start.artifact_id, run=start.run, workflow_id=start.workflow_id
+                )
+            log.info("processing_started", run=start.run)
 
     @activity.defn(name=INSPECT_ARTIFACT)
     def inspect_artifact(self, request: ProcessingRequest) -> Inspection:
         """Checks the stored blob against the upload's facts and sniffs its real MIME type."""
+        with _about(request.artifact_id):
+            return self._inspect(request)
+
+    def _inspect(self, request: ProcessingRequest) -> Inspection:
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -136,7 +137,6 @@ class ArtifactActivities:
         mime_type = self._sniff(head)
         log.info(
             "artifact_inspected",
-            artifact_id=str(request.artifact_id),
             mime_type=mime_type,
             storage_location=request.storage_location,
             size=size,
@@ -148,6 +148,10 @@ class ArtifactActivities:
     @activity.defn(name=EXTRACT_CONTENT)
     def extract_content(self, job: Extraction) -> ContentFacts:
         """Extracts text (PDF, text-like) or facts (image); text goes to the blob store."""
+        with _about(job.artifact_id):
+            return self._extract(job)
+
+    def _extract(self, job: Extraction) -> ContentFacts:
         kind = ContentKind(job.kind)
         with _processing_failures_are_permanent(), self._open(job.storage_location) as blob:
             if kind is ContentKind.PDF:
@@ -194,7 +198,6 @@ class ArtifactActivities:
                 )
         log.info(
             "content_extracted",
-            artifact_id=str(job.artifact_id),
             kind=facts.kind,
             page_count=facts.page_count,
             char_count=facts.char_count,
@@ -204,6 +207,10 @@ class ArtifactActivities:
     @activity.defn(name=SUMMARIZE_TEXT)
     def summarize_text(self, request: SummaryRequest) -> SummaryCandidate:
         """A summary candidate of the extracted text."""
+        with _about(request.artifact_id):
+            return self._summarize(request)
+
+    def _summarize(self, request: SummaryRequest) -> SummaryCandidate:
         try:
             text = read_text(
                 self._blob_store,
@@ -220,7 +227,6 @@ class ArtifactActivities:
             raise permanent("summary_unavailable", str(err)) from None
         log.info(
             "summary_added",
-            artifact_id=str(request.artifact_id),
             source=summary.source,
             model=summary.model,
         )
@@ -229,25 +235,25 @@ class ArtifactActivities:
     @activity.defn(name=RECORD_PROCESSING_RESULT)
     def record_processing_result(self, result: ProcessingResult) -> None:
         """Writes the result and summary back to the aggregate (a repeat adds nothing)."""
-        with _domain_errors_are_permanent():
-            self._artifacts.record_processing_result(
-                result.artifact_id, run=result.run, facts=result.facts, summary=result.summary
-            )
-        log.info("processing_recorded", artifact_id=str(result.artifact_id), status="processed")
+        with _about(result.artifact_id):
+            with _domain_errors_are_permanent():
+                self._artifacts.record_processing_result(
+                    result.artifact_id, run=result.run, facts=result.facts, summary=result.summary
+                )
+            log.info("processing_recorded", status="processed")
 
     @activity.defn(name=RECORD_PROCESSING_FAILURE)
     def record_processing_failure(self, failure: ProcessingFailure) -> None:
         """Writes the failure back to the aggregate (a repeat adds nothing)."""
-        with _domain_errors_are_permanent():
-            self._artifacts.record_processing_failure(
-                failure.artifact_id, run=failure.run, reason=failure.reason, message=failure.message
-            )
-        log.info(
-            "processing_failed",
-            artifact_id=str(failure.artifact_id),
-            reason=failure.reason,
-            message=failure.message,
-        )
+        with _about(failure.artifact_id):
+            with _domain_errors_are_permanent():
+                self._artifacts.record_processing_failure(
+                    failure.artifact_id,
+                    run=failure.run,
+                    reason=failure.reason,
+                    message=failure.message,
+                )
+            log.info("processing_failed", reason=failure.reason, message=failure.message)
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for registering with a worker."""
@@ -268,6 +274,15 @@ class ArtifactActivities:
             raise permanent("blob_missing", str(err)) from None
         with blob:
             yield blob
+
+
+@contextmanager
+def _about(artifact_id: UUID) -> Iterator[None]:
+    """Every line logged inside, by this code or a library, names the artifact and the run."""
+    with structlog.contextvars.bound_contextvars(
+        artifact_id=str(artifact_id), workflow_id=activity.info().workflow_id
+    ):
+        yield
 
 
 @contextmanager

@@ -6,25 +6,51 @@ import asyncio
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from infrastructure.config import Settings
 
 log = structlog.get_logger(__name__)
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+def metrics_runtime(address: str) -> Runtime | None:
+    """A Temporal runtime whose SDK metrics Prometheus scrapes at http://``address``/metrics.
+
+    The SDK's core (Rust) serves them: workflow and activity task latencies, slots in use,
+    poll results, schedule-to-start times. None (the default runtime, no metrics) when
+    ``address`` is empty or taken (a second worker on this host): the worker runs all the same.
+    """
+    if not address:
+        return None
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as err:  # the SDK's report of a failed bind
+        log.warning("metrics_unavailable", address=address, error=str(err))
+        return None
+    log.info("metrics_served", address=address)
+    return runtime
+
+
+async def connect(
+    settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
     """One connection attempt; ``lazy`` defers it to the first call (for the API)."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        lazy=lazy,
+        runtime=runtime,
     )
 
 
-async def connect_with_retry(settings: Settings, stop: asyncio.Event) -> Client | None:
+async def connect_with_retry(
+    settings: Settings, stop: asyncio.Event, *, runtime: Runtime | None = None
+) -> Client | None:
     """Connects, retrying with backoff until it works; None when ``stop`` is set first."""
     delay = 0.5
     while not stop.is_set():
         try:
-            return await connect(settings)
+            return await connect(settings, runtime=runtime)
         except RuntimeError as err:  # temporalio reports connect failures as RuntimeError
             log.warning(
                 "temporal_unreachable",

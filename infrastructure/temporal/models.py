@@ -1,7 +1,7 @@
-"""The data that crosses Temporal: activity names, inputs and outputs.
+"""The data that crosses Temporal: activity names, search attributes, inputs and outputs.
 
-Standard library (and ``application.ports``, itself standard library only) only: the
-workflow sandbox imports this module. Only references and small facts travel here,
+Standard library, ``temporalio.common`` and ``application.ports`` (itself standard library
+only) only: the workflow sandbox imports this module. Only references and small facts travel here,
 never file content (Temporal payloads are limited to 2 MB).
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from uuid import UUID
+
+from temporalio.common import SearchAttributeKey
 
 from application.ports import ContentFacts, SummaryCandidate
 
@@ -19,6 +21,15 @@ EXTRACT_CONTENT = "extract_content"
 SUMMARIZE_TEXT = "summarize_text"
 RECORD_PROCESSING_RESULT = "record_processing_result"
 RECORD_PROCESSING_FAILURE = "record_processing_failure"
+
+# Custom search attributes, for finding runs in the Temporal UI and CLI
+# (`ArtifactId = "…"`, `MimeType = "application/pdf" AND ArtifactOutcome = "failed"`).
+# The server must know them first: `make dev` registers them, a cluster needs
+# `temporal operator search-attribute create` (README, "Temporal UI").
+ARTIFACT_ID = SearchAttributeKey.for_keyword("ArtifactId")
+MIME_TYPE = SearchAttributeKey.for_keyword("MimeType")
+ARTIFACT_OUTCOME = SearchAttributeKey.for_keyword("ArtifactOutcome")
+SEARCH_ATTRIBUTES = (ARTIFACT_ID, MIME_TYPE, ARTIFACT_OUTCOME)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from infrastructure.di.container import build_container
 from infrastructure.logging import configure_logging
 from infrastructure.signals import stop_on_signals
 from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
-from infrastructure.temporal.connection import connect_with_retry
+from infrastructure.temporal.connection import connect_with_retry, metrics_runtime
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,8 @@ def build_worker(
 async def _main(settings: Settings) -> None:
     stop = stop_on_signals()
     container = build_container(settings)
-    client = await connect_with_retry(settings, stop)
+    runtime = metrics_runtime(settings.temporal_worker_metrics_address)
+    client = await connect_with_retry(settings, stop, runtime=runtime)
     if client is None:
         return
     activities = ArtifactActivities(

@@ -14,14 +14,17 @@ from datetime import timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
     from infrastructure.temporal.models import (
+        ARTIFACT_ID,
+        ARTIFACT_OUTCOME,
         EXTRACT_CONTENT,
         INSPECT_ARTIFACT,
+        MIME_TYPE,
         RECORD_PROCESSING_FAILURE,
         RECORD_PROCESSING_RESULT,
         RECORD_PROCESSING_STARTED,
@@ -71,6 +74,8 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 # ends a hostile document first; the heartbeat timeout catches a worker that died.
 EXTRACT_TIMEOUT = timedelta(minutes=15)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# Runs started before the workflow upserted search attributes replay without the upserts.
+SEARCH_ATTRIBUTES_PATCH = "search-attributes"
 
 
 @workflow.defn
@@ -95,6 +100,7 @@ class ProcessArtifactWorkflow:
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
+            summary=f"record that run {request.run} started",
         )
         try:
             self._step = "inspecting"
@@ -105,7 +111,9 @@ class ProcessArtifactWorkflow:
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=INSPECT_RETRY,
+                summary=f"verify and sniff {request.filename} ({request.size} bytes)",
             )
+            self._upsert(MIME_TYPE.value_set(inspection.mime_type))
             self._step = "extracting"
             facts = await workflow.execute_activity(
                 EXTRACT_CONTENT,
@@ -119,6 +127,7 @@ class ProcessArtifactWorkflow:
                 start_to_close_timeout=EXTRACT_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=EXTRACT_RETRY,
+                summary=f"extract {inspection.kind} content ({inspection.mime_type})",
             )
         except ActivityError as err:
             await self._fail(request, _failure_of(request, err))
@@ -132,9 +141,12 @@ class ProcessArtifactWorkflow:
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
+            summary=f"record the result: {facts.char_count} characters"
+            + (", a summary" if summary else ""),
         )
+        self._upsert(ARTIFACT_OUTCOME.value_set("processed"))
         self._step = "done"
-        workflow.logger.info("artifact processed", extra={"artifact_id": str(request.artifact_id)})
+        workflow.logger.info("workflow_processed", extra=_about(request))
         return ProcessingOutcome(
             artifact_id=request.artifact_id,
             run=request.run,
@@ -162,14 +174,27 @@ class ProcessArtifactWorkflow:
                 result_type=SummaryCandidate,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=SUMMARIZE_RETRY,
+                summary=f"summarize {facts.char_count} characters",
             )
         except ActivityError as err:
             workflow.logger.warning(
-                "summary unavailable",
-                extra={"artifact_id": str(request.artifact_id), "error": str(err.cause)},
+                "summary_unavailable", extra={**_about(request), "error": str(err.cause)}
             )
             return None
         return summary
+
+    def _upsert(self, update: SearchAttributeUpdate[str]) -> None:
+        """Adds a search attribute to the run, for finding it in the Temporal UI.
+
+        Upserting an attribute the server does not know fails the workflow task, again and
+        again. The orchestrator sets ``ArtifactId`` at start only where the attributes are
+        registered, so a run without it upserts nothing (runs started by hand, servers not
+        set up yet) and is processed all the same.
+        """
+        if workflow.info().typed_search_attributes.get(ARTIFACT_ID) is None:
+            return
+        if workflow.patched(SEARCH_ATTRIBUTES_PATCH):
+            workflow.upsert_search_attributes([update])
 
     async def _fail(self, request: ProcessingRequest, failure: ProcessingFailure) -> NoReturn:
         """Records the failure on the artifact, then fails the run with the same reason."""
@@ -179,13 +204,19 @@ class ProcessArtifactWorkflow:
             failure,
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
+            summary=f"record the failure: {failure.reason}",
         )
+        self._upsert(ARTIFACT_OUTCOME.value_set("failed"))
         self._step = "failed"
         workflow.logger.warning(
-            "artifact processing failed",
-            extra={"artifact_id": str(request.artifact_id), "reason": failure.reason},
+            "workflow_failed", extra={**_about(request), "reason": failure.reason}
         )
         raise ApplicationError(failure.message, type=failure.reason, non_retryable=True)
+
+
+def _about(request: ProcessingRequest) -> dict[str, str]:
+    """The ids every log line about a run carries (workflow.logger adds the rest)."""
+    return {"artifact_id": str(request.artifact_id), "workflow_id": workflow.info().workflow_id}
 
 
 def _failure_of(request: ProcessingRequest, err: ActivityError) -> ProcessingFailure:

@@ -26,6 +26,7 @@ from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from infrastructure.config import Settings
+from infrastructure.temporal.models import ARTIFACT_ID, ARTIFACT_OUTCOME, MIME_TYPE
 from tests.integration.support import (
     REPO_ROOT,
     Process,
@@ -47,6 +48,7 @@ class DevStack:
     temporal_address: str
     ports: list[int]
     processes: list[psutil.Process]  # what honcho started, children included
+    metrics_urls: list[str]  # the workers' Prometheus endpoints
 
 
 def stack_env(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
@@ -66,13 +68,26 @@ def stack_env(settings: Settings, ports: dict[str, int]) -> dict[str, str]:
         TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
         API_HOST="127.0.0.1",
         API_PORT=str(ports["api"]),
+        PIPELINE_WORKER_METRICS_PORT=str(ports["pipeline_worker_metrics"]),
+        READ_WORKER_METRICS_PORT=str(ports["read_worker_metrics"]),
+        TEMPORAL_WORKER_METRICS_ADDRESS=f"127.0.0.1:{ports['temporal_worker_metrics']}",
     )
 
 
 @pytest.fixture
 async def dev_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DevStack]:
     """`make dev` on SQLite, then on PostgreSQL (EVENT_STORE=postgres, a fresh schema)."""
-    ports = {"temporal": free_port(), "temporal_ui": free_port(), "api": free_port()}
+    ports = {
+        name: free_port()
+        for name in (
+            "temporal",
+            "temporal_ui",
+            "api",
+            "pipeline_worker_metrics",
+            "read_worker_metrics",
+            "temporal_worker_metrics",
+        )
+    }
     assert settings.data_dir.is_dir()  # `make dev` creates it before starting honcho
     process = Process(
         [str(HONCHO), "start", "-f", "Procfile"],
@@ -86,13 +101,25 @@ async def dev_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DevStac
             took = await wait_until(
                 lambda: healthy(http, process),
                 timeout=60,
-                what=f"GET /health answers 200 (honcho log: {process.log_path})",
+                what=f"GET /ready answers 200 (honcho log: {process.log_path})",
                 interval=0.25,
             )
         started += process.descendants()
         print(f"\n[{settings.event_store}] dev stack healthy {took:.1f} s after `honcho start`")
         yield DevStack(
-            process, api_url, f"127.0.0.1:{ports['temporal']}", list(ports.values()), started
+            process,
+            api_url,
+            f"127.0.0.1:{ports['temporal']}",
+            list(ports.values()),
+            started,
+            [
+                f"http://127.0.0.1:{ports[name]}/metrics"
+                for name in (
+                    "pipeline_worker_metrics",
+                    "read_worker_metrics",
+                    "temporal_worker_metrics",
+                )
+            ],
         )
     finally:
         process.kill_tree()
@@ -105,7 +132,7 @@ async def healthy(http: httpx.AsyncClient, process: Process) -> bool:
     if process.exit_code is not None:
         raise AssertionError(f"honcho exited early:\n{process.output()[-3000:]}")
     try:
-        return (await http.get("/health")).status_code == 200
+        return (await http.get("/ready")).status_code == 200
     except httpx.TransportError:
         return False
 
@@ -173,6 +200,19 @@ async def test_an_upload_is_processed_once_and_the_stack_stops_on_ctrl_c(
             timeout=10,
             what=f"{workflow_id} is listed as one completed run",
         )
+
+    for _, view, _ in results:
+        # Findable in the Temporal UI: make dev registered the search attributes.
+        described = await temporal.get_workflow_handle(view["workflow_id"]).describe()
+        assert described.typed_search_attributes.get(ARTIFACT_ID) == view["id"]
+        assert described.typed_search_attributes.get(MIME_TYPE) == view["mime_type"]
+        assert described.typed_search_attributes.get(ARTIFACT_OUTCOME) == "processed"
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        api_metrics = (await http.get(f"{dev_stack.api_url}/metrics")).text
+        assert f"artifact_uploads_total {float(len(UPLOADS))}" in api_metrics
+        for url in dev_stack.metrics_urls:
+            assert (await http.get(url)).status_code == 200, url
 
     for filename, _, seconds in results:
         record_property(f"upload_to_processed_seconds[{filename}]", round(seconds, 3))

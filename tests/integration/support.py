@@ -69,6 +69,10 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
         "LOG_FORMAT": "json",
+        # Several processes of one kind run side by side in tests: no fixed ports.
+        "PIPELINE_WORKER_METRICS_PORT": "0",
+        "READ_WORKER_METRICS_PORT": "0",
+        "TEMPORAL_WORKER_METRICS_ADDRESS": "",
         "LOG_LEVEL": "INFO",
         **overrides,
     }

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 from scripts.check_compose import ROOT, problems_with
 
 
@@ -64,3 +65,10 @@ def test_the_compose_schema_check_is_not_a_rubber_stamp(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no service is built from the Dockerfile" in result.stderr
     assert "condition" in result.stdout + result.stderr
+
+
+def test_make_dev_registers_every_search_attribute_the_workflow_sets() -> None:
+    for name in ("Procfile", "Makefile"):
+        text = (ROOT / name).read_text()
+        for key in SEARCH_ATTRIBUTES:
+            assert f"--search-attribute {key.name}=Keyword" in text, name

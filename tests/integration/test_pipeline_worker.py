@@ -24,8 +24,10 @@ from uuid import UUID
 
 import psycopg
 import pytest
+import structlog
 from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.utils import get_topic
+from structlog.testing import capture_logs
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -373,11 +375,15 @@ async def test_a_replay_of_completed_runs_starts_no_new_run(pipeline: Pipeline) 
 
     pipeline.reset_position()
     replaying = RecordingOrchestrator(pipeline.orchestrator())
-    async with in_process(pipeline.worker(replaying)):
+    worker = pipeline.worker(replaying)
+    async with in_process(worker):
         await pipeline.wait_until_caught_up()
 
     assert len(replaying.answers) == 10
     assert replaying.started == [], "a closed run's id is refused, so nothing is started"
+    counted = worker.metrics.registry.get_sample_value
+    assert counted("workflow_starts_duplicate_total") == 10
+    assert counted("workflow_starts_total") == 0
     await pipeline.assert_exactly_one_run_per_artifact(artifact_ids)
 
 
@@ -387,17 +393,23 @@ async def test_while_temporal_is_unreachable_it_retries_with_backoff_and_holds_i
     artifact_ids = await asyncio.to_thread(pipeline.upload, 3)
     orchestrator = UnreachableOrchestrator(pipeline.orchestrator())
 
-    async with in_process(pipeline.worker(orchestrator)):
-        await wait_until(
-            lambda: len(orchestrator.attempts_for(artifact_ids[0])) >= 4,
-            timeout=10,
-            what="the first start has been tried four times",
-        )
-        assert pipeline.position() is None
-        assert await pipeline.run_count() == 0
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with in_process(pipeline.worker(orchestrator)):
+            await wait_until(
+                lambda: len(orchestrator.attempts_for(artifact_ids[0])) >= 4,
+                timeout=10,
+                what="the first start has been tried four times",
+            )
+            assert pipeline.position() is None
+            assert await pipeline.run_count() == 0
 
-        orchestrator.reachable = True
-        await pipeline.wait_until_caught_up()
+            orchestrator.reachable = True
+            await pipeline.wait_until_caught_up()
+
+    failed = [line for line in logs if line["event"] == "workflow_start_failed"]
+    assert {line["artifact_id"] for line in failed} >= {str(artifact_ids[0])}
+    for line in failed:
+        assert line["workflow_id"] == f"artifact-{line['artifact_id']}"
 
     attempts = orchestrator.attempts_for(artifact_ids[0])
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]

@@ -61,6 +61,10 @@ def process_env(settings: Settings, client: Client, task_queue: str) -> dict[str
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_TASK_QUEUE": task_queue,
         "ACTIVITY_THREADS": "4",
+        # Two of a kind on one host: fixed metrics ports would be taken by the first.
+        "PIPELINE_WORKER_METRICS_PORT": "0",
+        "READ_WORKER_METRICS_PORT": "0",
+        "TEMPORAL_WORKER_METRICS_ADDRESS": "",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }

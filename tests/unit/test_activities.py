@@ -16,6 +16,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+import structlog
+from structlog.testing import capture_logs
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -556,3 +558,19 @@ async def test_content_facts_cross_temporal_with_their_types_intact() -> None:
         "width": int,
         "animated": bool,
     }
+
+
+def test_every_line_an_activity_logs_names_the_artifact_and_the_workflow(world: World) -> None:
+    request = world.upload(TEXT)
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        world.record_started(request.artifact_id)
+        world.extract(request)
+
+    events = [line["event"] for line in logs]
+    assert events == ["processing_started", "artifact_inspected", "content_extracted"]
+    workflow_id = world.env.info.workflow_id
+    for line in logs:
+        assert line["artifact_id"] == str(request.artifact_id)
+        assert line["workflow_id"] == workflow_id
+    assert structlog.contextvars.get_contextvars() == {}, "nothing outlives the activity"

@@ -787,49 +787,57 @@ async def test_a_hostile_filename_is_sanitised_and_never_becomes_a_path(
     assert not (service.tmp_path.parent / "escaped_.txt").exists()
 
 
-async def health_with(tmp_path: Path, temporal_probe: TemporalProbe) -> httpx.Response:
+async def ready_with(tmp_path: Path, temporal_probe: TemporalProbe) -> httpx.Response:
     service = build(tmp_path, temporal_probe)
     try:
-        transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-            return await client.get("/health")
+        async with http_client(service.app) as client:
+            return await client.get("/ready")
     finally:
         service.artifacts.close()
 
 
-async def test_health_is_degraded_without_temporal(client: httpx.AsyncClient) -> None:
+async def test_health_answers_without_checking_anything(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_is_degraded_without_temporal(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
     assert body["event_store"]["ok"] is True
+    assert body["blob_store"]["ok"] is True
     assert body["temporal"] == {"ok": False, "detail": "not configured"}
 
 
-async def test_health_is_ok_when_the_temporal_probe_succeeds(tmp_path: Path) -> None:
+async def test_ready_is_ok_when_the_temporal_probe_succeeds(tmp_path: Path) -> None:
     probed = 0
 
     async def temporal_probe() -> None:
         nonlocal probed
         probed += 1
 
-    response = await health_with(tmp_path, temporal_probe)
+    response = await ready_with(tmp_path, temporal_probe)
 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
         "event_store": {"ok": True, "detail": "reachable"},
+        "blob_store": {"ok": True, "detail": "reachable"},
         "temporal": {"ok": True, "detail": "reachable"},
     }
     assert probed == 1
 
 
-async def test_health_is_degraded_when_the_temporal_probe_fails(tmp_path: Path) -> None:
+async def test_ready_is_degraded_when_the_temporal_probe_fails(tmp_path: Path) -> None:
     async def temporal_probe() -> None:
         raise ConnectionRefusedError("temporal is down")
 
-    response = await health_with(tmp_path, temporal_probe)
+    response = await ready_with(tmp_path, temporal_probe)
 
     assert response.status_code == 503
     body = response.json()
@@ -837,3 +845,14 @@ async def test_health_is_degraded_when_the_temporal_probe_fails(tmp_path: Path) 
     assert body["event_store"]["ok"] is True
     assert body["temporal"]["ok"] is False
     assert "temporal is down" in body["temporal"]["detail"]
+
+
+async def test_ready_is_degraded_when_the_blob_directory_is_gone(
+    tmp_path: Path, service: Service, client: httpx.AsyncClient
+) -> None:
+    (service.blob_root / "tmp").rmdir()
+
+    response = await client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.json()["blob_store"]["ok"] is False

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from application.ports import ProcessingRequest
 from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
 from infrastructure.temporal.models import ProcessingOutcome
-from infrastructure.temporal.orchestrator import workflow_id_for
+from infrastructure.temporal.orchestrator import memo_for, search_attributes_for, workflow_id_for
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 from tests import corpus
 from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
@@ -92,12 +92,14 @@ class Harness:
                 yield worker
 
     async def start(self, request: ProcessingRequest) -> ProcessHandle:
-        """Starts the run under the id the orchestrator gives it."""
+        """Starts the run as the orchestrator does: its id, search attributes and memo."""
         return await self.client.start_workflow(
             ProcessArtifactWorkflow.run,
             request,
             id=workflow_id_for(request.artifact_id, request.run),
             task_queue=self.task_queue,
+            search_attributes=search_attributes_for(request),
+            memo=memo_for(request),
         )
 
     def close(self) -> None:

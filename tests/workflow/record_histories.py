@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio.testing import WorkflowEnvironment
-
-from tests.conftest import binary
+from tests.conftest import start_time_skipping
 from tests.workflow.harness import HISTORIES, RECORDED_SCENARIOS, run_scenario
 
 
 async def record_all() -> list[str]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server")
-    )
+    env = await start_time_skipping()
     try:
         written = []
         HISTORIES.mkdir(exist_ok=True)

@@ -8,12 +8,14 @@ test needs a step to misbehave, a stand-in is registered under the activity's na
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -30,8 +32,11 @@ from domain.artifact import ArtifactStatus
 from infrastructure.processing.text import PAGE_END
 from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.models import (
+    ARTIFACT_ID,
+    ARTIFACT_OUTCOME,
     EXTRACT_CONTENT,
     INSPECT_ARTIFACT,
+    MIME_TYPE,
     RECORD_PROCESSING_FAILURE,
     RECORD_PROCESSING_RESULT,
     RECORD_PROCESSING_STARTED,
@@ -449,6 +454,73 @@ async def test_the_current_step_of_a_failed_run_is_failed(harness: Harness, tmp_
     assert step == "failed"
 
 
+# --- Finding runs in the Temporal UI: search attributes, memo, activity summaries --------
+
+
+async def test_a_processed_run_is_found_by_artifact_id_mime_type_and_outcome(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        await handle.result()
+        described = await handle.describe()
+
+    attributes = described.typed_search_attributes
+    assert attributes.get(ARTIFACT_ID) == str(request.artifact_id)
+    assert attributes.get(MIME_TYPE) == "text/plain"
+    assert attributes.get(ARTIFACT_OUTCOME) == "processed"
+    assert await described.memo() == {"filename": "upload.bin", "size": request.size}
+
+
+async def test_a_failed_run_is_found_by_its_outcome(harness: Harness, tmp_path: Path) -> None:
+    request = harness.upload(corpus.zip_disguised_as_pdf(tmp_path).read_bytes())
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        await failure_of(handle)
+        described = await handle.describe()
+
+    assert described.typed_search_attributes.get(ARTIFACT_OUTCOME) == "failed"
+
+
+async def test_a_run_started_without_an_artifact_id_upserts_nothing_and_is_processed(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # As on a server where the attributes are not registered: the orchestrator then starts
+    # runs without ArtifactId, and an upsert would fail the workflow task over and over.
+    request = upload_text(harness, tmp_path)
+
+    async with harness.worker():
+        handle = await harness.client.start_workflow(
+            ProcessArtifactWorkflow.run,
+            request,
+            id=workflow_id_for(request.artifact_id),
+            task_queue=harness.task_queue,
+        )
+        outcome = await handle.result()
+        described = await handle.describe()
+
+    assert outcome.status == "processed"
+    assert described.typed_search_attributes.get(MIME_TYPE) is None
+
+
+def test_each_activity_says_what_it_did_in_the_ui() -> None:
+    summaries = [
+        json.loads(metadata.summary.data)
+        for event in recorded("processed_pdf").events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        for metadata in [event.user_metadata]
+    ]
+
+    assert summaries[0] == "record that run 0 started"
+    assert summaries[1].startswith("verify and sniff paper.pdf")
+    assert summaries[2] == "extract pdf content (application/pdf)"
+    assert summaries[3].startswith("summarize ")
+    assert summaries[4].startswith("record the result: ")
+
+
 # --- Determinism: replaying histories with the current workflow code -------------------
 
 
@@ -506,6 +578,22 @@ async def test_a_recorded_history_replays_with_the_current_workflow(
 ) -> None:
     history = recorded(scenario)
     assert len(history.events) > 5
+
+    result = await replayer.replay_workflow(history)
+
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((HISTORIES / "before_search_attributes").glob("*.json")),
+    ids=lambda path: path.stem,
+)
+async def test_a_run_recorded_before_search_attributes_still_replays(
+    replayer: Replayer, path: Path
+) -> None:
+    # Runs in flight when the upserts were added: workflow.patched skips them on replay.
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
 
     result = await replayer.replay_workflow(history)
 
