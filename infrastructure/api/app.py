@@ -22,6 +22,7 @@ from application.artifacts import ArtifactNotFound, ArtifactsApplication
 from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
 from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
+from infrastructure.api.pages import router as pages
 from infrastructure.api.schemas import (
     ArtifactAccepted,
     ArtifactLinks,
@@ -93,6 +94,7 @@ def create_app(
     )
 
     app.state.artifacts = artifacts
+    app.include_router(pages)  # the web page at / (infrastructure/api/pages.py)
 
     @app.exception_handler(ArtifactNotFound)
     async def not_found(_: Request, err: ArtifactNotFound) -> JSONResponse:
