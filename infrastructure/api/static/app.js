@@ -17,7 +17,7 @@ function authHeaders() {
 function setUpApiKeyField() {
   const field = document.getElementById("api-key");
   field.value = apiKey();
-  field.addEventListener("change", () => {
+  field.addEventListener("input", () => {
     const key = field.value.trim();
     if (key) localStorage.setItem(KEY_STORAGE, key);
     else localStorage.removeItem(KEY_STORAGE);
