@@ -30,6 +30,7 @@ install: ## Install uv, libmagic and chromium (each if missing) and the locked e
 dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read and Temporal workers (Ctrl-C stops all)
 	@mkdir -p $(DATA_DIR)
 	@echo ""
+	@echo "  Web page    $(API_URL)/"
 	@echo "  API         $(API_URL)   (docs: $(API_URL)/docs)"
 	@echo "  Temporal UI $(TEMPORAL_UI_URL)"
 	@echo "  Upload:     curl -F file=@some.pdf $(API_URL)/artifacts"

@@ -1,6 +1,6 @@
 """The web page in a real browser against the whole service as `make dev` runs it.
 
-A user's view: open ``/``, type an API key, drop a file on the page, watch it become
+A user's view: open ``/``, type an API key, choose a file and drop another, watch them become
 ``processed`` in the list without reloading, then open its page: facts, summary, history
 and the link to its Temporal run. Screenshots land in ``test-artifacts/`` for humans.
 """
@@ -123,9 +123,23 @@ async def test_a_file_uploaded_in_the_browser_is_watched_until_processed(
     await expect(row.locator("[data-status]")).to_have_attribute(
         "data-status", "processed", timeout=60_000
     )
-    assert await page.evaluate("window.notReloaded") is True
     # The filename is text, not markup, however it looks.
     assert await row.locator("a").text_content() == FILENAME
+
+    # A file dropped on the page is uploaded the same way.
+    dropped = await page.evaluate_handle(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["Dropped on the page."], "dropped.txt", {type: "text/plain"}));
+            return data;
+        }"""
+    )
+    await page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
+    dropped_row = page.locator("#artifact-list tbody tr", has_text="dropped.txt")
+    await expect(dropped_row.locator("[data-status]")).to_have_attribute(
+        "data-status", "processed", timeout=60_000
+    )
+    assert await page.evaluate("window.notReloaded") is True
     await screenshot(page, tmp_path, "web-page.png")
 
     await row.locator("a").click()
