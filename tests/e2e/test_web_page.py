@@ -8,6 +8,7 @@ and the link to its Temporal run. Screenshots land in ``test-artifacts/`` for hu
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -160,6 +161,9 @@ async def test_a_file_uploaded_in_the_browser_is_watched_until_processed(
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(href)).status_code == 200  # the Temporal UI serves the run
     await screenshot(page, tmp_path, "web-page-artifact.png")
+
+    await page.goto(f"{dev_stack.api_url}/ui/artifacts/{uuid.uuid4()}")
+    await expect(page.locator("#error")).to_contain_text("artifact_not_found")
 
     assert {call.method for call in api_calls} == {"GET", "POST"}, "no upload or no polling?"
     for request in api_calls:

@@ -26,7 +26,11 @@ function setUpApiKeyField() {
 
 async function getJson(url) {
   const response = await fetch(url, { headers: authHeaders(), cache: "no-store" });
-  if (!response.ok) throw new Error(await problem(response));
+  if (!response.ok) {
+    const error = new Error(await problem(response));
+    error.status = response.status;
+    throw error;
+  }
   return response.json();
 }
 
@@ -314,7 +318,7 @@ function artifactPage() {
       return !["processed", "failed"].includes(view.status);
     } catch (err) {
       showError(err);
-      return true;
+      return err.status !== 404; // an unknown artifact will not appear by waiting
     }
   };
   repeat(poll);
