@@ -17,17 +17,22 @@ TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-att
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install uv (if missing), libmagic (if missing) and the locked environment
+install: ## Install uv, libmagic and chromium (each if missing) and the locked environment
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || { \
 	  echo "installing libmagic1 (needed to sniff MIME types)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libmagic1; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq libmagic1; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (the browser of the web page test)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 	@$(UV) sync --locked --quiet
 
 dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read and Temporal workers (Ctrl-C stops all)
 	@mkdir -p $(DATA_DIR)
 	@echo ""
+	@echo "  Web page    $(API_URL)/"
 	@echo "  API         $(API_URL)   (docs: $(API_URL)/docs)"
 	@echo "  Temporal UI $(TEMPORAL_UI_URL)"
 	@echo "  Metrics     $(API_URL)/metrics, workers on 127.0.0.1:9464 (Temporal SDK), :9465 (pipeline), :9466 (read)"

@@ -24,6 +24,7 @@ from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
 from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
 from infrastructure.api.observability import ApiMetrics, RequestObservation
+from infrastructure.api.pages import router as pages
 from infrastructure.api.schemas import (
     ArtifactAccepted,
     ArtifactLinks,
@@ -126,6 +127,10 @@ def create_app(
             str(err),
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+    # The web page at / (infrastructure/api/pages.py): open like /health, because a browser
+    # loading a page sends no key; the page's own API calls carry it.
+    app.include_router(pages)
 
     @app.exception_handler(ArtifactNotFound)
     async def not_found(_: Request, err: ArtifactNotFound) -> JSONResponse:

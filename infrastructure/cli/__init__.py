@@ -1,0 +1,313 @@
+"""``artifacts``: upload files, watch them being processed, look them up, from a shell.
+
+A thin client of the HTTP API (``client.py``); progress goes to stderr when it is a
+terminal (``progress.py``), results to stdout, as text or ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from infrastructure.cli.client import (
+    ArtifactsClient,
+    NotFound,
+    Refused,
+    Unreachable,
+    View,
+)
+from infrastructure.cli.progress import ProgressLine, bar, human_size
+
+OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINAL = ("processed", "failed")
+STATUSES = ("uploaded", "processing", "processed", "failed")
+POLL_SECONDS = 0.5
+
+EPILOG = f"""\
+environment:
+  ARTIFACTS_URL      the API's base URL (default {DEFAULT_URL}); --url overrides it
+  ARTIFACTS_API_KEY  sent as "Authorization: Bearer <key>"; --api-key overrides it
+
+exit codes:
+  0  done: every artifact processed (or uploaded, without --wait; found, for show/list)
+  1  some artifact failed, an upload or reprocessing was refused, or --wait timed out
+  2  usage error (bad arguments, a file that cannot be read)
+  3  the server could not be reached, failed (5xx) or refused the API key (401/403)
+  4  no such artifact
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; returns its exit code (the console script exits with it)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or argparse's own usage error (2)
+        return int(exit_.code or 0)
+    command: Callable[[ArtifactsClient, argparse.Namespace], int] = args.command
+    try:
+        with ArtifactsClient(args.url, api_key=args.api_key or None) as client:
+            return command(client, args)
+    except NotFound as err:
+        _error(f"not found: {err}")
+        return NOT_FOUND
+    except Unreachable as err:
+        _error(str(err))
+        return UNREACHABLE
+    except Refused as err:
+        _error(f"refused: {err}")
+        return FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The connection options are accepted before or after the command; after wins.
+    def connection(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+        url = os.environ.get("ARTIFACTS_URL", DEFAULT_URL) if defaults else argparse.SUPPRESS
+        key = os.environ.get("ARTIFACTS_API_KEY") if defaults else argparse.SUPPRESS
+        parser.add_argument("--url", default=url, help="the API's base URL (ARTIFACTS_URL)")
+        parser.add_argument("--api-key", default=key, help="Bearer API key (ARTIFACTS_API_KEY)")
+
+    common = argparse.ArgumentParser(add_help=False)
+    connection(common, defaults=False)
+    main = argparse.ArgumentParser(
+        prog="artifacts",
+        description="Upload files to the artifact pipeline and watch them being processed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    connection(main, defaults=True)
+    commands = main.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(command=run)
+        return sub
+
+    def waiting(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--wait", action="store_true", help="wait until processed or failed")
+        sub.add_argument(
+            "--timeout", type=float, default=600, help="seconds --wait waits (default 600)"
+        )
+
+    def as_json(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--json", action="store_true", help="print JSON to stdout")
+
+    upload = command("upload", _upload, "upload files (multipart, streamed)")
+    upload.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    waiting(upload)
+    as_json(upload)
+
+    show = command("show", _show, "show an artifact: facts, results, summary, history")
+    show.add_argument("id", metavar="ID")
+    as_json(show)
+
+    list_ = command("list", _list, "list artifacts, newest first")
+    list_.add_argument("--status", choices=STATUSES)
+    list_.add_argument("--mime-type", metavar="M", help="sniffed MIME type, e.g. application/pdf")
+    list_.add_argument("--limit", type=_positive, default=50, metavar="N", help="default 50")
+    as_json(list_)
+
+    reprocess = command("reprocess", _reprocess, "process an artifact again, as a new run")
+    reprocess.add_argument("id", metavar="ID")
+    waiting(reprocess)
+    as_json(reprocess)
+    return main
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+# --- Commands ---------------------------------------------------------------------------
+
+
+def _upload(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    paths: list[Path] = args.files
+    unreadable = [path for path in paths if not path.is_file() or not os.access(path, os.R_OK)]
+    if unreadable:
+        _error(f"cannot read: {', '.join(map(str, unreadable))}")
+        return USAGE
+
+    results: list[View] = []
+    accepted: list[tuple[str, int]] = []
+    for path in paths:
+        try:
+            body = _upload_one(client, path)
+        except Refused as err:
+            _error(f"{path}: {err}")
+            results.append({"file": str(path), "error": str(err)})
+            continue
+        accepted.append((body["id"], 0))
+        results.append({"file": str(path), **body})
+
+    if args.wait and accepted:
+        finished = _wait(client, accepted, args.timeout)
+        results = [{**result, **finished.get(result.get("id", ""), {})} for result in results]
+    _print(results, args.json, _result_line)
+    return _outcome(results, args.wait)
+
+
+def _upload_one(client: ArtifactsClient, path: Path) -> View:
+    line = ProgressLine(sys.stderr)
+    size = path.stat().st_size
+    try:
+        body = client.upload(path, lambda sent: line.draw(bar(path.name, sent, size)))
+    except Refused:
+        line.done(f"{path.name}: refused")
+        raise
+    line.done(bar(path.name, size, size))
+    return body
+
+
+def _show(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    view = client.get(args.id)
+    if args.json:
+        _print_json(view)
+    else:
+        _describe(view)
+    return OK
+
+
+def _list(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    items = client.list(status=args.status, mime_type=args.mime_type, limit=args.limit)
+    _print(items, args.json, _list_line)
+    return OK
+
+
+def _reprocess(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    accepted = client.reprocess(args.id)
+    result = accepted
+    if args.wait:
+        result = _wait(client, [(accepted["id"], accepted["run"])], args.timeout)[accepted["id"]]
+    _print([result], args.json, _result_line)
+    return _outcome([result], args.wait)
+
+
+# --- Waiting ------------------------------------------------------------------------------
+
+
+def _wait(client: ArtifactsClient, runs: list[tuple[str, int]], timeout: float) -> dict[str, View]:
+    """Polls each artifact until its run (or a later one) is processed or failed.
+
+    Returns the last view of each; one still unfinished at the deadline keeps its status.
+    """
+    line = ProgressLine(sys.stderr)
+    views: dict[str, View] = {}
+    pending = dict(runs)
+    started = time.monotonic()
+    while True:
+        for artifact_id, run in list(pending.items()):
+            view = client.get(artifact_id)
+            views[artifact_id] = view
+            if view["status"] in FINAL and view["run"] >= run:
+                del pending[artifact_id]
+        elapsed = time.monotonic() - started
+        done = len(runs) - len(pending)
+        label = f"waiting {done}/{len(runs)} done, {elapsed:.0f} s"
+        if not pending or elapsed > timeout:
+            line.done(label)
+            break
+        current = views[next(iter(pending))]
+        line.draw(f"{label} ({current['filename']}: {current['status']})", force=True)
+        time.sleep(POLL_SECONDS)
+    for artifact_id in pending:
+        _error(f"{artifact_id}: still {views[artifact_id]['status']} after {timeout:.0f} s")
+    return views
+
+
+def _outcome(results: list[View], waited: bool) -> int:
+    wanted = "processed" if waited else None
+    ok = all(
+        "error" not in result and (wanted is None or result.get("status") == wanted)
+        for result in results
+    )
+    return OK if ok else FAILED
+
+
+# --- Output -------------------------------------------------------------------------------
+
+
+def _print(items: list[View], as_json: bool, line: Callable[[View], str]) -> None:
+    if as_json:
+        _print_json(items)
+    else:
+        for item in items:
+            print(line(item))
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _result_line(result: View) -> str:
+    if "error" in result:
+        return f"-\trefused\t{result['file']}\t{result['error']}"
+    name = result.get("file") or result.get("filename", "")  # the path as given, if any
+    failure = result.get("failure")
+    reason = f"\t{failure['reason']}: {failure['message']}" if failure else ""
+    return f"{result['id']}\t{result['status']}\t{name}{reason}"
+
+
+def _list_line(item: View) -> str:
+    return "\t".join(
+        [
+            item["id"],
+            item["status"],
+            item["mime_type"] or "-",
+            human_size(item["size"]),
+            item["filename"],
+        ]
+    )
+
+
+def _describe(view: View) -> None:
+    facts = {
+        "id": view["id"],
+        "filename": view["filename"],
+        "status": view["status"],
+        "size": f"{human_size(view['size'])} ({view['size']} bytes)",
+        "uploaded as": view["content_type"],
+        "sniffed type": view["mime_type"] or "-",
+        "sha256": view["sha256"],
+        "run": view["run"],
+        "workflow": view["workflow_id"],
+        "temporal": view["links"]["temporal"],
+    }
+    for name, value in facts.items():
+        print(f"{name + ':':14}{value}")
+    if results := view["results"]:
+        details = ", ".join(f"{k}={v}" for k, v in results["details"].items())
+        pages = f", {results['page_count']} pages" if results["page_count"] is not None else ""
+        print(f"{'results:':14}{results['kind']}{pages}, {results['char_count']} characters")
+        if details:
+            print(f"{'':14}{details}")
+    if failure := view["failure"]:
+        print(f"{'failure:':14}{failure['reason']}: {failure['message']}")
+    if summary := view["summary"]:
+        print(f"{'summary:':14}{summary['text']}")
+        print(f"{'':14}({summary['source']}, {summary['model']})")
+    print("history:")
+    for entry in view["history"]:
+        print(f"  {entry['at']}  {entry['type']}")
+
+
+def _error(message: str) -> None:
+    print(f"artifacts: {message}", file=sys.stderr)

@@ -1,0 +1,156 @@
+"""The HTTP API as the CLI sees it: a few calls, and errors in the words of exit codes.
+
+Synchronous httpx: the CLI does one thing at a time. Uploads are streamed from the file
+with a multipart body built here, so memory stays flat and every chunk sent is reported.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHUNK = 256 * 1024
+# The list route's largest page; longer lists are followed page by page.
+MAX_PAGE = 200
+
+View = dict[str, Any]
+OnProgress = Callable[[int], None]
+
+
+class Unreachable(Exception):  # noqa: N818 - the CLI's word for exit code 3
+    """The server could not be reached, failed (5xx) or refused the credentials."""
+
+
+class NotFound(Exception):  # noqa: N818 - the CLI's word for exit code 4
+    """There is no such artifact."""
+
+
+class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
+    """The server understood the request and refused it (too large, conflict, ...)."""
+
+
+class ArtifactsClient:
+    """``POST /artifacts``, ``GET /artifacts[/{id}]`` and reprocessing, over one connection pool.
+
+    ``api_key``, when given, is sent as a Bearer token on every request.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> ArtifactsClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def upload(self, path: Path, on_progress: OnProgress | None = None) -> View:
+        """Streams the file at ``path``; ``on_progress`` hears the bytes sent so far."""
+        body, content_type, length = _multipart(path, on_progress or (lambda _: None))
+        return self._call(
+            "POST",
+            "/artifacts",
+            content=body,
+            headers={"Content-Type": content_type, "Content-Length": str(length)},
+        )
+
+    def get(self, artifact_id: str) -> View:
+        return self._call("GET", f"/artifacts/{_id(artifact_id)}")
+
+    def list(self, *, status: str | None, mime_type: str | None, limit: int) -> list[View]:
+        """Up to ``limit`` artifacts, newest first, following the pages' cursors."""
+        items: list[View] = []
+        cursor: str | None = None
+        while len(items) < limit:
+            params = {"status": status, "mime_type": mime_type, "cursor": cursor}
+            page = self._call(
+                "GET",
+                "/artifacts",
+                params={
+                    "limit": min(MAX_PAGE, limit - len(items)),
+                    **{k: v for k, v in params.items() if v is not None},
+                },
+            )
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        return items
+
+    def reprocess(self, artifact_id: str) -> View:
+        return self._call("POST", f"/artifacts/{_id(artifact_id)}/reprocess")
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> View:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TransportError as err:
+            raise Unreachable(f"cannot reach {self._http.base_url}: {err}") from err
+        if response.is_success:
+            body: View = response.json()
+            return body
+        detail = _detail(response)
+        if response.status_code == 404:
+            raise NotFound(detail)
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            raise Unreachable(f"{response.status_code} from the server: {detail}")
+        raise Refused(detail)
+
+
+def _id(artifact_id: str) -> str:
+    try:
+        return str(uuid.UUID(artifact_id))
+    except ValueError:
+        raise NotFound(f"{artifact_id!r} is not an artifact id") from None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return f"{body['error']}: {body['detail']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200] or response.reason_phrase
+
+
+def _multipart(path: Path, on_progress: OnProgress) -> tuple[Iterator[bytes], str, int]:
+    """A ``multipart/form-data`` body with the file as its ``file`` field, as a stream.
+
+    The filename is escaped as browsers do (``"``, CR and LF percent-encoded), so it can
+    never end its header early.
+    """
+    boundary = uuid.uuid4().hex
+    name = path.name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {media_type}\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    size = path.stat().st_size
+
+    def body() -> Iterator[bytes]:
+        sent = 0
+        yield head
+        with path.open("rb") as file:
+            while chunk := file.read(CHUNK):
+                yield chunk
+                sent += len(chunk)
+                on_progress(sent)
+        yield tail
+
+    return body(), f"multipart/form-data; boundary={boundary}", len(head) + size + len(tail)
