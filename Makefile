@@ -64,7 +64,7 @@ run-temporal-worker: install ## Run the Temporal worker (ProcessArtifactWorkflow
 test: install ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
-lint: install ## ruff (lint and format check) and mypy --strict
+lint: install ## ruff (lint and format check), mypy --strict and check-compose
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
