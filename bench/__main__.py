@@ -10,14 +10,14 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench import ingest, trigger
+from bench import ingest, lag, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
 from bench.stores import postgres_reachable
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
-SCENARIOS = ("trigger", "ingest")
+SCENARIOS = ("trigger", "ingest", "lag")
 
 
 def main() -> None:
@@ -39,7 +39,8 @@ def main() -> None:
     results = asyncio.run(_run(scenarios, stores, quick=args.quick))
     print(table(results))
     for r in results:
-        print(f"  {r.name}: {r.note}; rounds (project, baseline): {_rounds(r)}")
+        rounds = f"; rounds (project, baseline): {_rounds(r)}" if r.rounds else ""
+        print(f"  {r.name}: {r.note}{rounds}")
     write_results(results)
     print(f"written to {RESULTS_PATH}")
 
@@ -69,6 +70,10 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                         address, root, store, seconds=3 if quick else 10, rounds=2 if quick else 3
                     )
                     print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
+                    results.append(r)
+                if "lag" in scenarios:
+                    r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
+                    print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
                     results.append(r)
     finally:
         await env.shutdown()

@@ -29,6 +29,8 @@ class Result:
     ok: bool
     rounds: list[tuple[float, float]] = field(default_factory=list)
     note: str = ""
+    # A latency: ``ok`` when ``ratio`` stays below ``target``.
+    lower_is_better: bool = False
 
 
 def median_ratio(rounds: Sequence[tuple[float, float]]) -> float:
@@ -70,7 +72,8 @@ def table(results: Sequence[Result]) -> str:
     for r in results:
         lines.append(
             f"| {r.name} | {r.value:.1f} {r.unit} | {r.baseline:.1f} {r.unit} "
-            f"| {r.ratio:.2f} | ≥ {r.target:.2f} | {'yes' if r.ok else 'NO'} |"
+            f"| {r.ratio:.2f} | {'<' if r.lower_is_better else '≥'} {r.target:.2f} "
+            f"| {'yes' if r.ok else 'NO'} |"
         )
     return "\n".join(lines)
 
