@@ -12,7 +12,7 @@ TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit
+.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,12 @@ audit: install ## Check the locked runtime dependencies for known vulnerabilitie
 	@req=$$(mktemp) && trap 'rm -f "$$req"' EXIT && \
 	  $(UV) export --locked --no-dev --no-emit-project --format requirements-txt --no-hashes --quiet > "$$req" && \
 	  $(UV) run --no-sync pip-audit --strict --disable-pip --no-deps -r "$$req"
+
+bench: install ## Benchmark against baselines on SQLite and PostgreSQL (minutes; ARGS="--store sqlite --only trigger")
+	$(UV) run --no-sync python -m bench $(ARGS)
+
+bench-quick: install ## The benchmark at small sizes (under 3 minutes), writes bench/results.json
+	$(UV) run --no-sync python -m bench --quick $(ARGS)
 
 docker-up: ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy
 	docker compose up --detach --build --wait

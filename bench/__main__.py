@@ -1,0 +1,88 @@
+"""``python -m bench [--quick] [--store sqlite|postgres|all] [--only NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from bench import ingest, lag, trigger
+from bench.report import RESULTS_PATH, Result, table, write_results
+from bench.stores import postgres_reachable
+from infrastructure.config import Settings
+from infrastructure.logging import configure_logging
+from infrastructure.temporal.models import SEARCH_ATTRIBUTES
+
+SCENARIOS = ("trigger", "ingest", "lag")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--only", choices=SCENARIOS, help="run one scenario")
+    args = parser.parse_args()
+    stores = ["sqlite", "postgres"] if args.store == "all" else [args.store]
+    if "postgres" in stores and not postgres_reachable():
+        if args.store == "postgres":
+            raise SystemExit("PostgreSQL is not reachable at 127.0.0.1:5432 (database test)")
+        print("PostgreSQL not reachable at 127.0.0.1:5432: SQLite only", file=sys.stderr)
+        stores.remove("postgres")
+    scenarios = [args.only] if args.only else list(SCENARIOS)
+    # The in-process pipeline worker logs a line per start: at INFO that would drown the
+    # table, and writing it to a terminal costs more than the service's JSON to a pipe.
+    configure_logging(Settings(log_level="WARNING", log_format="json"))
+    results = asyncio.run(_run(scenarios, stores, quick=args.quick))
+    print(table(results))
+    for r in results:
+        rounds = f"; rounds (project, baseline): {_rounds(r)}" if r.rounds else ""
+        print(f"  {r.name}: {r.note}{rounds}")
+    write_results(results)
+    print(f"written to {RESULTS_PATH}")
+
+
+async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[Result]:
+    results: list[Result] = []
+    # The dev server keeps its state in memory unless given --db-filename.
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        ui=False,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            root = Path(tmp)
+            address = env.client.service_client.config.target_host
+            for store in stores:
+                if "trigger" in scenarios:
+                    r = await trigger.run(
+                        env.client, root, store, n=300 if quick else 2000, rounds=2 if quick else 3
+                    )
+                    print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
+                    results.append(r)
+                if "ingest" in scenarios:
+                    r = await ingest.run(
+                        address, root, store, seconds=3 if quick else 10, rounds=2 if quick else 3
+                    )
+                    print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
+                    results.append(r)
+                if "lag" in scenarios:
+                    r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
+                    print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
+                    results.append(r)
+    finally:
+        await env.shutdown()
+    return results
+
+
+def _rounds(r: Result) -> str:
+    return ", ".join(f"({v:.0f}, {b:.0f})" for v, b in r.rounds)
+
+
+if __name__ == "__main__":
+    main()

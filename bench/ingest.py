@@ -1,0 +1,104 @@
+"""Scenario "ingest": uploads per second through the real API against a bare FastAPI upload.
+
+Project: ``python -m infrastructure.api`` on a free port (hashing, MIME sniffing, the blob
+store, ``ArtifactCreated`` in the event store). Baseline: ``bench.bare_upload``, which only
+streams the file to disk, under the same uvicorn. Both are loaded by the same 32 concurrent
+httpx clients posting 10 KB files, for a bounded time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.report import Result, result
+from bench.stores import fresh_settings
+from tests.integration.support import Process, free_port, running, service_env, wait_until
+
+CLIENTS = 32
+FILE = os.urandom(10 * 1024)
+
+
+async def run(
+    temporal_address: str, root: Path, store: str, *, seconds: float, rounds: int
+) -> Result:
+    api_port, bare_port = free_port(), free_port()
+    uploads = root / "bare-uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    with fresh_settings(
+        root, store, temporal_address=temporal_address, task_queue="bench-ingest"
+    ) as settings:
+        env = service_env(settings, API_HOST="127.0.0.1", API_PORT=str(api_port))
+        api = Process.python_module(
+            "infrastructure.api", env=env, log_path=root / f"api-{store}.log"
+        )
+        bare = Process(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_upload:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "BENCH_UPLOAD_DIR": str(uploads)},
+            log_path=root / "bare.log",
+        )
+        with running(api), running(bare):
+            await wait_until(lambda: _answers(api_port), timeout=60, what="the API answers")
+            await wait_until(lambda: _answers(bare_port), timeout=60, what="the bare app answers")
+            measured = []
+            for _ in range(rounds):
+                project = await load(api_port, seconds=seconds)
+                baseline = await load(bare_port, seconds=seconds)
+                measured.append((project, baseline))
+    return result(
+        f"ingest ({store})",
+        "uploads/s",
+        measured,
+        target=0.7 if store == "sqlite" else 0.4,
+        note=f"{CLIENTS} clients, 10 KB files, {seconds:g} s per round",
+    )
+
+
+async def _answers(port: int) -> bool:
+    try:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://127.0.0.1:{port}/health")
+    except httpx.HTTPError:
+        return False
+    # The bare app has no /health: any HTTP answer means it is up.
+    return response.status_code in (200, 404)
+
+
+async def load(port: int, *, seconds: float) -> float:
+    """Successful uploads per second from ``CLIENTS`` clients posting for ``seconds``."""
+    done = 0
+    limits = httpx.Limits(max_connections=CLIENTS)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+    ) as http:
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                response = await http.post(
+                    "/artifacts", files={"file": ("bench.bin", FILE, "application/octet-stream")}
+                )
+                response.raise_for_status()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - started
+    return done / elapsed
