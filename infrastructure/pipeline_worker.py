@@ -204,14 +204,25 @@ class PipelineWorker:
         starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None],
         progress: Progress,
     ) -> None:
-        while (item := await starts.get()) is not None:
+        ended = False
+        while not ended and (item := await starts.get()) is not None:
             task, tracking = item
             await task
+            # Starts queued behind this one are done or nearly: wait for them and record
+            # only the last position, one transaction (and fsync) for the lot. Positions
+            # still advance in order: none is recorded before every earlier start succeeded.
+            while not starts.empty():
+                following = starts.get_nowait()
+                if following is None:
+                    ended = True
+                    break
+                await following[0]
+                tracking = following[1]
             try:
                 await asyncio.to_thread(self._tracking.insert_tracking, tracking)
             except IntegrityError:
                 # Another pipeline worker already recorded this position or a later one;
-                # the start above was a harmless duplicate.
+                # the starts above were harmless duplicates.
                 log.info("position_already_recorded", position=tracking.notification_id)
             progress.recorded = tracking.notification_id
 
