@@ -189,11 +189,13 @@ class Figures:
     duplicates: int
     lost: int
     recovery_s: float
+    extra: str = ""  # what else the scenario measured
 
     def print(self) -> None:
         print(
             f"\nCHAOS {self.scenario} [{self.store}] uploads={self.uploads} runs={self.runs} "
             f"duplicates={self.duplicates} lost={self.lost} recovery={self.recovery_s:.1f}s"
+            + (f" {self.extra}" if self.extra else "")
         )
 
 
