@@ -52,6 +52,7 @@ class Stack:
     api_port: int = field(default_factory=free_port)
     processes: dict[str, Process] = field(default_factory=dict)
     restarts: Counter[str] = field(default_factory=Counter)
+    modules: dict[str, str] = field(default_factory=lambda: dict(MODULES))
 
     @property
     def api_url(self) -> str:
@@ -70,7 +71,7 @@ class Stack:
         n = self.restarts[name]
         self.restarts[name] += 1
         process = Process.python_module(
-            MODULES[name], env=self.env(), log_path=self.logs / f"{name}-{n}.log"
+            self.modules[name], env=self.env(), log_path=self.logs / f"{name}-{n}.log"
         )
         self.processes[name] = process
         return process
@@ -98,8 +99,11 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(settings: Settings, client: Client, logs: Path) -> AsyncIterator[Stack]:
-    stack = Stack(settings, client, logs)
+async def running_stack(
+    settings: Settings, client: Client, logs: Path, **modules: str
+) -> AsyncIterator[Stack]:
+    """The three processes; ``modules`` replaces one, e.g. ``temporal_worker=...``."""
+    stack = Stack(settings, client, logs, modules={**MODULES, **modules})
     try:
         for name in MODULES:
             stack.start(name)
