@@ -12,7 +12,7 @@ TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick
+.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick chaos chaos-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,12 @@ run-temporal-worker: install ## Run the Temporal worker (ProcessArtifactWorkflow
 
 test: install ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+chaos: install ## Run the fault-and-abuse suite (real processes, Temporal, SQLite and PostgreSQL; prints figures)
+	$(UV) run --no-sync pytest chaos -s -q
+
+chaos-quick: install ## The fault-and-abuse suite at small scale (a few minutes)
+	CHAOS_SCALE=small $(UV) run --no-sync pytest chaos -s -q
 
 lint: install ## ruff (lint and format check), mypy --strict and check-compose
 	$(UV) run --no-sync ruff check .
