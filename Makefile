@@ -82,10 +82,8 @@ check-compose: install ## Check docker-compose.yml (compose schema, env vars are
 sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
 	$(UV) run --no-sync python -m infrastructure.sweep_orphans $(ARGS)
 
-audit: install ## Check the locked runtime dependencies for known vulnerabilities (pip-audit, a dev dependency)
-	@req=$$(mktemp) && trap 'rm -f "$$req"' EXIT && \
-	  $(UV) export --locked --no-dev --no-emit-project --format requirements-txt --no-hashes --quiet > "$$req" && \
-	  $(UV) run --no-sync pip-audit --strict --disable-pip --no-deps -r "$$req"
+audit: install ## Known vulnerabilities in the locked runtime dependencies (pip-audit, or PyPI's advisories where only its project endpoint answers)
+	$(UV) run --no-sync python scripts/audit_lock.py
 
 bench: install ## Benchmark against baselines on SQLite and PostgreSQL (minutes; ARGS="--store sqlite --only trigger")
 	$(UV) run --no-sync python -m bench $(ARGS)
