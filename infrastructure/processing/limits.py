@@ -16,6 +16,7 @@ without exec is not an option in the threaded worker.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -38,6 +39,8 @@ Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | 
 MIB = 1024 * 1024
 # How long a child that closed its pipe may take to exit before it is killed.
 _EXIT_GRACE_SECONDS = 5.0
+# linux/prctl.h
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def run_limited(
     with writer:
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(writer.fileno())],
+                [sys.executable, "-m", __name__, str(writer.fileno()), str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(writer.fileno(),),
@@ -223,7 +226,8 @@ def _child_environment() -> dict[str, str]:
 # The child's side.
 
 
-def _child_main(fd: int) -> None:
+def _child_main(fd: int, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     job = json.loads(sys.stdin.buffer.read())
     _lower_limit(resource.RLIMIT_CORE, 0)
     # The soft limit sends SIGXCPU (which terminates); the hard one is a backstop.
@@ -231,6 +235,23 @@ def _child_main(fd: int) -> None:
     _lower_limit(resource.RLIMIT_AS, job["memory_bytes"])
     with Connection(fd, readable=False) as conn:
         conn.send_bytes(_encode(_serve(conn, job)))
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this child when the worker dies (Linux), so a worker killed mid-parse leaves
+    no parser spinning until its CPU limit on a page that may never end.
+
+    The signal follows the *thread* that started the child: the worker's activity threads
+    live as long as the worker, so it fires only when the worker goes.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # best effort: the CPU and wall-clock limits still bound the child
+    # The worker may have died before the prctl took effect.
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _serve(conn: Connection, job: dict[str, Any]) -> dict[str, Json]:
@@ -269,4 +290,4 @@ def _lower_limit(which: int, soft: int, hard: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    _child_main(int(sys.argv[1]))
+    _child_main(int(sys.argv[1]), int(sys.argv[2]))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -34,6 +36,12 @@ def sleep_after_one_item() -> Iterator[Json]:
     yield "started"
     while True:
         time.sleep(1)
+
+
+def report_pid_then_spin() -> Iterator[Json]:
+    yield os.getpid()
+    while True:
+        pass
 
 
 def allocate(megabytes: int) -> Iterator[Json]:
@@ -199,6 +207,32 @@ def test_closing_the_iterator_early_kills_the_child() -> None:
     assert next(items) == "started"
     items.close()
     # The autouse fixture checks that the child is gone.
+
+
+def test_a_child_dies_with_a_worker_killed_mid_parse() -> None:
+    # A stand-in for the Temporal worker, SIGKILLed while its child spins on one "page":
+    # nothing is read from the pipe any more, so only the kernel can stop the child early.
+    worker = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WORKER], stdout=subprocess.PIPE, text=True
+    )
+    assert worker.stdout is not None
+    child = psutil.Process(int(worker.stdout.readline()))
+    assert child.ppid() == worker.pid
+
+    worker.kill()
+    worker.wait()
+
+    # Well before its CPU limit (10 s) would stop it.
+    child.wait(timeout=5)
+
+
+KILLED_WORKER = """
+from infrastructure.processing.limits import ProcessLimits, run_limited
+from tests.integration.test_child_limits import report_pid_then_spin
+
+for pid in run_limited(report_pid_then_spin, limits=ProcessLimits(cpu_seconds=10)):
+    print(pid, flush=True)
+"""
 
 
 def test_only_module_level_functions_can_run_in_a_child() -> None:
