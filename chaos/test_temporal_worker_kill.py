@@ -57,7 +57,8 @@ async def test_kill_9_the_worker_extracting_a_pdf_and_the_other_worker_finishes_
         )
         pdf = await asyncio.to_thread(long_pdf)
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
-            # A comment after %%EOF makes each upload new bytes (same bytes, same artifact).
+            # A comment after %%EOF makes each upload new bytes: the API answers bytes it
+            # already has with the artifact it made of them.
             ids = [
                 await upload_file(http, f"long-{i}.pdf", pdf + f"%{uuid.uuid4()}\n".encode())
                 for i in range(PDFS)
