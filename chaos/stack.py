@@ -53,6 +53,8 @@ class Stack:
     processes: dict[str, Process] = field(default_factory=dict)
     restarts: Counter[str] = field(default_factory=Counter)
     modules: dict[str, str] = field(default_factory=lambda: dict(MODULES))
+    # Settings of the scenario's processes beyond the event store and Temporal's address.
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -65,6 +67,7 @@ class Stack:
             TEMPORAL_TASK_QUEUE=self.task_queue,
             API_HOST="127.0.0.1",
             API_PORT=str(self.api_port),
+            **self.overrides,
         )
 
     def start(self, name: str) -> Process:
@@ -100,10 +103,16 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    settings: Settings, client: Client, logs: Path, **modules: str
+    settings: Settings,
+    client: Client,
+    logs: Path,
+    *,
+    overrides: dict[str, str] | None = None,
+    **modules: str,
 ) -> AsyncIterator[Stack]:
-    """The three processes; ``modules`` replaces one, e.g. ``temporal_worker=...``."""
-    stack = Stack(settings, client, logs, modules={**MODULES, **modules})
+    """The three processes; ``modules`` replaces one, e.g. ``temporal_worker=...``;
+    ``overrides`` are settings (environment variables) for all of them."""
+    stack = Stack(settings, client, logs, modules={**MODULES, **modules}, overrides=overrides or {})
     try:
         for name in MODULES:
             stack.start(name)
@@ -116,7 +125,11 @@ async def running_stack(
 async def upload(http: httpx.AsyncClient, i: int) -> UUID:
     """One small text file through ``POST /artifacts``, as a user sends it."""
     content = f"chaos upload {i} {uuid.uuid4()}\n".encode()
-    response = await http.post("/artifacts", files={"file": (f"note-{i}.txt", content)})
+    return await upload_file(http, f"note-{i}.txt", content)
+
+
+async def upload_file(http: httpx.AsyncClient, name: str, content: bytes) -> UUID:
+    response = await http.post("/artifacts", files={"file": (name, content)})
     assert response.status_code in (200, 201, 202), response.text
     return UUID(response.json()["id"])
 

@@ -85,6 +85,47 @@ def huge_xref_pdf(directory: Path) -> Path:
     return _write(directory / "huge-xref.pdf", bytes(head))
 
 
+def looping_xref_pdf(directory: Path) -> Path:
+    """A cross-reference table whose /Prev is itself and whose every entry points back at it:
+    a parser that follows the chain never ends, and there is no object to find."""
+    head = b"%PDF-1.7\n"
+    xref_at = len(head)
+    table = b"xref\n0 3\n0000000000 65535 f \n" + b"%010d 00000 n \n" % xref_at * 2
+    trailer = b"trailer\n<< /Size 3 /Root 1 0 R /Prev %d >>\n" % xref_at
+    return _write(
+        directory / "looping-xref.pdf",
+        head + table + trailer + b"startxref\n%d\n%%%%EOF\n" % xref_at,
+    )
+
+
+def decompression_bomb_pdf(directory: Path, gib: int = 2) -> Path:
+    """One page whose 7 KB content stream, deflated twice, inflates to ``gib`` GiB of zeros.
+
+    After a full flush deflate starts afresh, so every 16 MiB block of zeros compresses to
+    the same bytes: the first layer is that block repeated, made in a moment.
+    """
+    block_size = 16 * 1024 * 1024
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(bytes(block_size)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    blocks = gib * 1024 // 16
+    # Adler-32 of n zeros: A = 1, B = n (mod 65521).
+    adler = ((blocks * block_size) % 65521) << 16 | 1
+    once = b"\x78\xda" + block * blocks + deflate.flush() + struct.pack(">I", adler)
+    twice = zlib.compress(once, 9)
+    content = b"<< /Length %d /Filter [/FlateDecode /FlateDecode] >>\nstream\n" % len(twice)
+    return _write(
+        directory / "bomb.pdf",
+        _assemble(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+                content + twice + b"\nendstream",
+            ]
+        ),
+    )
+
+
 def deeply_nested_pdf(directory: Path, depth: int = 2_000_000) -> Path:
     """A page holding ``depth`` nested arrays: small on disk, costly in memory to parse."""
     page = (

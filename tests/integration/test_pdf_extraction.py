@@ -88,6 +88,9 @@ def test_every_pages_text_is_stored_in_order(tmp_path: Path, store: LocalBlobSto
         (corpus.truncated_pdf, FailureReason.CORRUPT),
         (corpus.cyclic_page_tree_pdf, FailureReason.CORRUPT),
         (corpus.huge_xref_pdf, FailureReason.CORRUPT),
+        (corpus.looping_xref_pdf, FailureReason.CORRUPT),
+        # PDFium inflates it until the child's memory limit stops it.
+        (corpus.decompression_bomb_pdf, FailureReason.TOO_LARGE),
         (corpus.zip_disguised_as_pdf, FailureReason.CORRUPT),
         # PDFium refuses a document whose page tree is empty.
         (corpus.pageless_pdf, FailureReason.CORRUPT),
