@@ -158,6 +158,9 @@ async def _schemathesis(
     ]
     env = {
         **os.environ,
+        # Run from the test's directory, so its cache (.schemathesis/) is not left in the
+        # repository; the hooks module is found through PYTHONPATH.
+        "PYTHONPATH": str(REPO_ROOT),
         "SCHEMATHESIS_HOOKS": "chaos.schemathesis_hooks",
         "CHAOS_API_KEY": stack.settings.api_key_list[0],
         "CHAOS_ARTIFACT_IDS": ",".join(str(i) for i in ids),
@@ -166,7 +169,7 @@ async def _schemathesis(
         finished = await asyncio.to_thread(
             subprocess.run,
             args,
-            cwd=REPO_ROOT,
+            cwd=tmp_path,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
