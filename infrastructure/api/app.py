@@ -144,7 +144,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
-        # The documented ErrorBody, not FastAPI's own list: one error shape for every 4xx.
+        # The documented ErrorBody, not FastAPI's own list: the shape of the routes' errors.
         problems = "; ".join(
             f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in err.errors()
         )
