@@ -85,8 +85,16 @@ class Stack:
         process.popen.wait(timeout=10)
         process.kill_tree()
 
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of this stack sends: its API key, when the settings hold any."""
+        keys = self.settings.api_key_list
+        return {"Authorization": f"Bearer {keys[0]}"} if keys else {}
+
     async def api_ready(self) -> None:
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=5) as http:
+        async with httpx.AsyncClient(
+            base_url=self.api_url, timeout=5, headers=self.api_headers
+        ) as http:
 
             async def ready() -> bool:
                 try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -20,6 +21,16 @@ from infrastructure.config import Settings
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
 VENV_BIN = Path(sys.executable).parent
+
+# Property-based tests: a few seconds locally, and the same examples on every CI run (CI=true),
+# so a red build is a real finding, never a lucky draw. HYPOTHESIS_PROFILE picks one by name.
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
 
 # The PostgreSQL the tests use; CI and developer machines have one on 127.0.0.1:5432.
 PG_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")

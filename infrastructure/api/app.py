@@ -15,9 +15,13 @@ from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from application.artifacts import ArtifactNotFound, ArtifactsApplication, CreatedArtifact
 from application.catalog import ArtifactCatalog, InvalidCursor
@@ -43,6 +47,7 @@ from infrastructure.api.uploads import (
     UploadRejected,
     content_key,
     idempotency_key_of,
+    multipart_boundary,
     receive_upload,
 )
 from infrastructure.temporal.orchestrator import workflow_id_for
@@ -69,7 +74,8 @@ _UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    # An empty file is refused (400): there is nothing to process.
+                    "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
                 }
             }
         },
@@ -88,7 +94,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)
 }
 _ATTACHMENT = {200: {"content": {"application/octet-stream": {}}}, **_ERRORS}
+_TEXT_ATTACHMENT = {200: {"content": {"text/plain; charset=utf-8": {}}}, **_ERRORS}
+# Every route behind the key documents its 401, also those without other errors.
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
 _CHUNK = 256 * 1024
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Status = Literal["uploaded", "processing", "processed", "failed"]
 
 
@@ -115,7 +125,7 @@ def create_app(
 
     app.state.artifacts = artifacts
     # Every route but /health is on this router, so it needs an API key (when keys are set).
-    router = APIRouter(dependencies=[Depends(api_key_guard(api_keys))])
+    router = APIRouter(dependencies=[Depends(api_key_guard(api_keys))], responses=_UNAUTHORIZED)
     metrics = ApiMetrics()
     app.add_middleware(RequestObservation, metrics=metrics)
 
@@ -131,6 +141,31 @@ def create_app(
     # The web page at / (infrastructure/api/pages.py): open like /health, because a browser
     # loading a page sends no key; the page's own API calls carry it.
     app.include_router(pages)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        # The documented ErrorBody, not FastAPI's own list: the shape of the routes' errors.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            # Starlette's Allow names only the first route matching the path; GET and POST
+            # /artifacts are two routes, so list the methods of every one.
+            methods = [
+                method
+                for method in _HTTP_METHODS
+                if any(
+                    route.matches({**request.scope, "method": method})[0] is Match.FULL
+                    for route in app.router.routes
+                )
+            ]
+            headers = {**(err.headers or {}), "Allow": ", ".join(methods)}
+            err = StarletteHTTPException(err.status_code, err.detail, headers)
+        return await http_exception_handler(request, err)
 
     @app.exception_handler(ArtifactNotFound)
     async def not_found(_: Request, err: ArtifactNotFound) -> JSONResponse:
@@ -185,6 +220,8 @@ def create_app(
         request: Request, response: Response, artifacts: Artifacts
     ) -> ArtifactAccepted:
         key = idempotency_key_of(request, request.state.principal)
+        # A retry is the same request: one that is not multipart is refused like any other.
+        multipart_boundary(request)
         # A retry of a completed request is answered before its body is read or stored.
         existing = await run_in_threadpool(artifacts.artifact_for_key, key) if key else None
         if existing is not None:
@@ -288,7 +325,7 @@ def create_app(
         "/artifacts/{artifact_id}/text",
         response_class=StreamingResponse,
         response_model=None,
-        responses=_ATTACHMENT,
+        responses=_TEXT_ATTACHMENT,
         summary="The extracted text (UTF-8; PDF pages end with a form feed), as an attachment",
     )
     def get_text(artifact_id: UUID, artifacts: Artifacts) -> StreamingResponse | JSONResponse:
@@ -359,7 +396,12 @@ def create_app(
         )
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
-    @router.get("/metrics", response_class=Response, summary="Prometheus metrics of this process")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        summary="Prometheus metrics of this process",
+    )
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

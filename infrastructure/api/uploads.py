@@ -157,17 +157,26 @@ def content_key(principal: str, sha256: str) -> str:
     return f"{principal}\x00sha256\x00{sha256}"
 
 
-async def receive_upload(
-    request: Request, blob_store: BlobStore, *, max_bytes: int
-) -> ReceivedUpload:
-    """Stores the request's ``file`` part; raises ``UploadRejected`` with the reason."""
+def multipart_boundary(request: Request) -> bytes:
+    """The boundary of a ``multipart/form-data`` request; ``UploadRejected`` for any other.
+
+    Read from the headers only, so a retry answered from the record is checked too.
+    """
     media_type, params = parse_options_header(request.headers.get("content-type"))
-    boundary = params.get(b"boundary")
+    boundary: bytes | None = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise NotMultipart("send the file as multipart/form-data in the field 'file'")
     if len(boundary) > MAX_BOUNDARY:
         # RFC 2046's limit; the parser's work per byte grows with the boundary's length.
         raise UploadRejected(f"malformed multipart boundary (longer than {MAX_BOUNDARY})")
+    return boundary
+
+
+async def receive_upload(
+    request: Request, blob_store: BlobStore, *, max_bytes: int
+) -> ReceivedUpload:
+    """Stores the request's ``file`` part; raises ``UploadRejected`` with the reason."""
+    boundary = multipart_boundary(request)
     max_body = max_bytes + FRAMING_ALLOWANCE
     declared_length = request.headers.get("content-length", "")
     if declared_length.isdigit() and int(declared_length) > max_body:

@@ -68,6 +68,7 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": settings.postgres_schema,
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "API_KEYS": settings.api_keys.get_secret_value(),
         "LOG_FORMAT": "json",
         # Several processes of one kind run side by side in tests: no fixed ports.
         "PIPELINE_WORKER_METRICS_PORT": "0",

@@ -624,10 +624,38 @@ async def test_an_unknown_artifact_is_404_with_an_error_body(client: httpx.Async
     assert body["detail"]
 
 
-async def test_a_malformed_artifact_id_is_422(client: httpx.AsyncClient) -> None:
+async def test_a_malformed_artifact_id_is_422_with_the_documented_error_body(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/artifacts/not-a-uuid")
 
     assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert body["detail"].startswith("path.artifact_id: ")
+
+
+async def test_a_wrong_method_is_405_allowing_every_method_of_the_path(
+    client: httpx.AsyncClient,
+) -> None:
+    # GET and POST /artifacts are two routes; Starlette alone would name only the first.
+    response = await client.request("OPTIONS", "/artifacts")
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+
+
+async def test_the_openapi_document_gives_each_download_its_content_type(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    def content_types(path: str) -> list[str]:
+        return list(paths[path]["get"]["responses"]["200"]["content"])
+
+    assert content_types("/artifacts/{artifact_id}/content") == ["application/octet-stream"]
+    assert content_types("/artifacts/{artifact_id}/text") == ["text/plain; charset=utf-8"]
+    assert content_types("/metrics")[0].startswith("text/plain")
 
 
 async def test_a_file_over_the_limit_is_413_and_nothing_is_stored(

@@ -92,6 +92,19 @@ async def test_a_retried_upload_returns_the_same_artifact_marked_as_replayed(
     assert len(api.blobs()) == 1
 
 
+async def test_a_retry_that_is_not_multipart_is_refused_although_its_key_is_recorded(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(client, key="order-43")
+
+    retry = await client.post(
+        "/artifacts",
+        headers={"Authorization": f"Bearer {KEYS[0]}", "Idempotency-Key": "order-43"},
+    )
+
+    assert retry.status_code == 415
+
+
 async def test_concurrent_requests_with_one_key_create_exactly_one_artifact(
     client: httpx.AsyncClient, api: Api
 ) -> None:
@@ -254,3 +267,16 @@ async def test_the_openapi_document_describes_the_key_and_the_replay(
 
     assert "Idempotency-Key" in [p["name"] for p in upload_op["parameters"]]
     assert {"200", "202", "401"} <= set(upload_op["responses"])
+
+
+async def test_every_route_behind_the_key_documents_its_401(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    without_401 = [
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "401" not in operation["responses"]
+    ]
+
+    assert without_401 == ["GET /health"]
