@@ -8,6 +8,7 @@ else is retried by Temporal within the workflow's bounded retry policies.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -68,6 +69,9 @@ class ProcessingOptions:
     image_max_pixels: int = DEFAULT_MAX_PIXELS
     # The summarizer reads at most this much of the extracted text.
     summary_input_chars: int = 200_000
+    # How often a step that cannot report progress heartbeats; well inside the workflow's
+    # heartbeat timeout (30 s).
+    heartbeat_every_seconds: float = 5.0
 
 
 def permanent(reason: str, message: str) -> ApplicationError:
@@ -207,7 +211,11 @@ class ArtifactActivities:
     @activity.defn(name=SUMMARIZE_TEXT)
     def summarize_text(self, request: SummaryRequest) -> SummaryCandidate:
         """A summary candidate of the extracted text."""
-        with _about(request.artifact_id):
+        # A summarizer cannot report progress (an OpenAI-compatible call may take up to its
+        # timeout), so a helper thread heartbeats while it works: a run whose worker died,
+        # or whose task or completion Temporal lost in an outage, is retried after the
+        # heartbeat timeout instead of the whole start-to-close timeout.
+        with _about(request.artifact_id), heartbeating(self._options.heartbeat_every_seconds):
             return self._summarize(request)
 
     def _summarize(self, request: SummaryRequest) -> SummaryCandidate:
@@ -274,6 +282,27 @@ class ArtifactActivities:
             raise permanent("blob_missing", str(err)) from None
         with blob:
             yield blob
+
+
+@contextmanager
+def heartbeating(every: float) -> Iterator[None]:
+    """Heartbeats the current activity every ``every`` seconds while the block runs."""
+    done = threading.Event()
+    # The activity's context (which activity.heartbeat reads) is per thread: give the
+    # helper a copy of this one.
+    context = contextvars.copy_context()
+
+    def beat() -> None:
+        while not done.wait(every):
+            context.run(activity.heartbeat)
+
+    helper = threading.Thread(target=beat, name="activity-heartbeat", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        helper.join()
 
 
 @contextmanager

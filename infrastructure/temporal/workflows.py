@@ -173,6 +173,7 @@ class ProcessArtifactWorkflow:
                 ),
                 result_type=SummaryCandidate,
                 start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=SUMMARIZE_RETRY,
                 summary=f"summarize {facts.char_count} characters",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,33 @@ def test_the_summarizer_reads_at_most_the_configured_number_of_characters(
     world.summarize([world.blobs.put(b"0123456789").location])
 
     assert world.summarizer.texts == ["01234"]
+
+
+class SlowSummarizer(FakeSummarizer):
+    """Takes until the activity has heartbeated twice (or five seconds) to summarize."""
+
+    def __init__(self, heartbeats: threading.Semaphore) -> None:
+        super().__init__()
+        self.heartbeats = heartbeats
+
+    def summarize(self, text: str) -> SummaryCandidate:
+        for _ in range(2):
+            assert self.heartbeats.acquire(timeout=5), "no heartbeat while summarizing"
+        return super().summarize(text)
+
+
+def test_a_summary_heartbeats_while_the_summarizer_works(
+    make_world: Callable[..., World],
+) -> None:
+    beats = threading.Semaphore(0)
+    world = make_world(
+        options=ProcessingOptions(heartbeat_every_seconds=0.01), summarizer=SlowSummarizer(beats)
+    )
+    world.env.on_heartbeat = lambda *details: beats.release()
+
+    summary = world.summarize([world.blobs.put(b"Some text.").location])
+
+    assert summary == FakeSummarizer.summary_of("Some text.")
 
 
 def test_a_summary_worth_retrying_is_left_to_temporal_to_retry(
