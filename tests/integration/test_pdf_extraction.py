@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,3 +216,21 @@ def test_a_100_page_pdf_is_extracted_in_seconds(tmp_path: Path, store: LocalBlob
     assert time.monotonic() - started < 10
     assert text.page_count == 100
     assert pages_of(text, store)[99] == corpus.page_text(100)
+
+
+def test_the_parser_child_imports_only_what_parsing_needs() -> None:
+    # Every document starts a fresh interpreter, which pays for each import again.
+    heavy = ("charset_normalizer", "temporalio", "eventsourcing", "structlog", "pydantic")
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, infrastructure.processing.limits, infrastructure.processing.pdf; "
+            "print(sorted({name.partition('.')[0] for name in sys.modules}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert not [name for name in heavy if repr(name) in loaded]
