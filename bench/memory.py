@@ -56,14 +56,19 @@ class PeakRss:
 
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
+        self._cmdline = self._process.cmdline()
         self.peak = 0
         self._stop = threading.Event()
 
     def now(self) -> int:
-        total = 0
-        for process in [self._process, *self._process.children(recursive=True)]:
+        total = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):
-                total += process.memory_info().rss
+                # Between fork and exec a child shares every page with its parent and has
+                # the parent's RSS and command line: counting it would count the parent
+                # twice (a 330 MB "peak" for a 170 MB worker starting its parser).
+                if child.cmdline() != self._cmdline:
+                    total += child.memory_info().rss
         return total
 
     @contextlib.contextmanager
@@ -182,7 +187,9 @@ async def worker_pdf(client: Client, root: Path, pdf: Path, *, pages: int) -> Re
         request = await asyncio.to_thread(_upload_directly, settings, pdf)
         env = service_env(settings)
         worker = Process.python_module(
-            "infrastructure.temporal.worker", env=env, log_path=root / "mem-worker.log"
+            "infrastructure.temporal.worker",
+            env=env,
+            log_path=root / f"memory-worker-{task_queue}.log",
         )
         with running(worker):
             rss = PeakRss(worker.pid)
