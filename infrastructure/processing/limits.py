@@ -223,8 +223,8 @@ def _child_environment() -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
         # glibc hands the free top of the heap back to the kernel once it passes 128 KiB.
         # PDFium frees about a megabyte per page of dense text and allocates it again for
-        # the next, so a fresh child faulted that memory in anew for every page: 40% of
-        # its CPU time on a 500-page PDF (bench "pdf.throughput"). With this much slack
+        # the next, so a fresh child faulted that memory in anew for every page: a quarter
+        # of its CPU time on a 500-page PDF (bench "pdf.throughput"). With this much slack
         # kept, it reuses the pages; the peak resident memory is the same.
         "MALLOC_TOP_PAD_": str(HEAP_SLACK_BYTES),
     }
