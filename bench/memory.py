@@ -2,7 +2,7 @@
 
 RSS is sampled every ``SAMPLE_SECONDS`` by a thread (psutil), summed over the process and
 its children (the PDF parser runs in one). The store plays no part in either figure (the
-upload writes one event; the worker records three), so they are measured on SQLite only.
+upload writes one event; the worker a few), so they are measured on SQLite only.
 
 - ``memory.api_upload_1gb``: ``python -m infrastructure.api`` receives one multipart upload
   of 1 GB (quick: 200 MB) made up on the fly and sent chunked (no Content-Length); the value
