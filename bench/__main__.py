@@ -8,16 +8,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench import ingest, lag, trigger
+from bench import ingest, lag, memory, pdf_throughput, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
 from bench.stores import postgres_reachable
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
-SCENARIOS = ("trigger", "ingest", "lag")
+SCENARIOS = ("trigger", "ingest", "lag", "memory", "pdf")
 
 
 def main() -> None:
@@ -75,8 +76,29 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
                     print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
                     results.append(r)
+            # The store plays no part in these: measured once, on SQLite.
+            results += await _memory_and_pdf(env.client, root, scenarios, quick=quick)
     finally:
         await env.shutdown()
+    return results
+
+
+async def _memory_and_pdf(
+    client: Client, root: Path, scenarios: list[str], *, quick: bool
+) -> list[Result]:
+    results: list[Result] = []
+    if "memory" not in scenarios and "pdf" not in scenarios:
+        return results
+    pdf = await asyncio.to_thread(pdf_throughput.text_pdf, root / "bench-500p.pdf")
+    if "memory" in scenarios:
+        address = client.service_client.config.target_host
+        size = (200 if quick else 1024) * 1024 * 1024
+        results.append(await memory.api_upload(address, root, size=size))
+        results.append(await memory.worker_pdf(client, root, pdf, pages=pdf_throughput.PAGES))
+    if "pdf" in scenarios:
+        results.append(await pdf_throughput.run(root, pdf, rounds=3 if quick else 7))
+    for r in results:
+        print(f"{r.name}: {r.value:.1f} {r.unit} (baseline {r.baseline:.1f})", file=sys.stderr)
     return results
 
 

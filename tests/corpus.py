@@ -7,6 +7,7 @@ in exactly the one way its name says.
 
 from __future__ import annotations
 
+import random
 import struct
 import zipfile
 import zlib
@@ -34,6 +35,28 @@ def text_pdf(
         canvas.showPage()
     canvas.save()
     return path
+
+
+def dense_text_pdf(directory: Path, pages: int, *, name: str = "dense.pdf") -> Path:
+    """Pages full of text (50 lines of 12 words each), the same words every time."""
+    rng = random.Random(6)
+    canvas = Canvas(str(directory / name))
+    for _ in range(pages):
+        text = canvas.beginText(72, 740)
+        text.setFont("Helvetica", 10)
+        for _ in range(50):
+            text.textLine(" ".join(rng.choice(_WORDS) for _ in range(12)))
+        canvas.drawText(text)
+        canvas.showPage()
+    canvas.save()
+    return directory / name
+
+
+_WORDS = (
+    *("artifact", "processing", "durable", "workflow", "event", "store", "upload", "extract"),
+    *("summary", "page", "text", "temporal", "worker", "activity", "heartbeat", "retry"),
+    *("parser", "child", "process", "memory", "blob", "café", "Köln"),
+)
 
 
 def encrypted_pdf(directory: Path) -> Path:

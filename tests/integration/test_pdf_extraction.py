@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,3 +221,36 @@ def test_a_100_page_pdf_is_extracted_in_seconds(tmp_path: Path, store: LocalBlob
     assert time.monotonic() - started < 10
     assert text.page_count == 100
     assert pages_of(text, store)[99] == corpus.page_text(100)
+
+
+def test_the_parser_child_imports_only_what_parsing_needs() -> None:
+    # Every document starts a fresh interpreter, which pays for each import again.
+    heavy = ("charset_normalizer", "temporalio", "eventsourcing", "structlog", "pydantic")
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, infrastructure.processing.limits, infrastructure.processing.pdf; "
+            "print(sorted({name.partition('.')[0] for name in sys.modules}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert not [name for name in heavy if repr(name) in loaded]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the heap slack is glibc's")
+def test_the_parser_reuses_its_heap_from_page_to_page(
+    tmp_path: Path, store: LocalBlobStore
+) -> None:
+    # Without slack, glibc gave PDFium's per-page megabyte back to the kernel after every
+    # page of dense text and faulted it in again for the next: about 240 faults a page.
+    path = corpus.dense_text_pdf(tmp_path, 100)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+
+    extract(path, store)
+
+    # Starting the interpreter and loading PDFium take about 4,000.
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before < 10_000
