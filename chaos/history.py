@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 # The events that end an attempt, and the outcome each means (also the name of its
 # attributes: ``activity_task_<outcome>_event_attributes``).
@@ -70,7 +71,12 @@ def _started_id(event: HistoryEvent) -> int:
 
 async def running_on(client: Client, workflow_id: str, activity: str) -> str | None:
     """The identity of the worker running ``activity`` of the run right now, if one is."""
-    description = await client.get_workflow_handle(workflow_id).describe()
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None  # the pipeline worker has not started the run yet
+        raise
     for pending in description.raw_description.pending_activities:
         if (
             pending.activity_type.name == activity
