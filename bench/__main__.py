@@ -10,14 +10,14 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench import ingest, lag, trigger
+from bench import e2e, ingest, lag, plots, scale, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
 from bench.stores import postgres_reachable
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
-SCENARIOS = ("trigger", "ingest", "lag")
+SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale")
 
 
 def main() -> None:
@@ -43,6 +43,8 @@ def main() -> None:
         print(f"  {r.name}: {r.note}{rounds}")
     write_results(results)
     print(f"written to {RESULTS_PATH}")
+    for png in plots.draw():
+        print(f"drawn {png}")
 
 
 async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[Result]:
@@ -75,6 +77,16 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
                     print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
                     results.append(r)
+                if "end_to_end" in scenarios:
+                    r = await e2e.run(
+                        env.client, root, store, n=40 if quick else 200, rounds=2 if quick else 3
+                    )
+                    print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
+                    results.append(r)
+                if "scale" in scenarios:
+                    rs = await scale.run(env.client, root, store, quick=quick)
+                    print(", ".join(f"{r.name}: ratio {r.ratio:.2f}" for r in rs), file=sys.stderr)
+                    results.extend(rs)
     finally:
         await env.shutdown()
     return results

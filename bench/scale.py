@@ -1,0 +1,132 @@
+"""Scenario "scale": does a bigger backlog (catch-up after downtime) cost more per event?
+
+Trigger cost: the pipeline worker drains a backlog of ``ArtifactCreated`` events exactly as
+in the "trigger" scenario (``bench.trigger.drain_backlog``), once with a small backlog and
+once with a large one, alternately; the ratio is the per-event cost at the large size over
+that at the small size (lower is better, target at most 1.2).
+
+List query: the read model (``ArtifactListView``, what ``GET /artifacts`` reads) holding the
+large size's artifacts, projected by the real ``ArtifactListProjection``; the figure is the
+p99 of its list query over first pages, deep cursor pages and filtered pages (target 50 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from eventsourcing.persistence import Tracking
+from temporalio.client import Client
+
+from application.artifacts import ArtifactsApplication
+from bench import plots
+from bench.report import Result, median_ratio
+from bench.stores import fresh_settings
+from bench.trigger import drain_backlog
+from infrastructure.eventstore import application_env
+from infrastructure.read_model import ArtifactListProjection, ArtifactListView, artifact_catalog
+from infrastructure.read_model.view import encode_cursor
+
+QUERY_BOUND_MS = 50.0
+QUERIES = 400
+
+
+async def run(client: Client, root: Path, store: str, *, quick: bool) -> list[Result]:
+    small, large = (300, 3000) if quick else (1000, 20_000)
+    rounds = 1 if quick else 2
+    costs: list[tuple[float, float]] = []  # ms per event: (large, small)
+    for r in range(rounds):
+        rates: dict[int, float] = {}
+        for n in (small, large) if r % 2 == 0 else (large, small):
+            rates[n] = await drain_backlog(client, root, store, n=n)
+        costs.append((1000 / rates[large], 1000 / rates[small]))
+    # Drawn as throughput (starts/s) against backlog size.
+    plots.record(
+        "scale",
+        store,
+        {str(small): [1000 / s for _, s in costs], str(large): [1000 / g for g, _ in costs]},
+    )
+    ratio = median_ratio(costs)
+    trigger = Result(
+        name=f"scale: trigger cost per event ({store})",
+        value=statistics.median(g for g, _ in costs),
+        unit="ms/event",
+        baseline=statistics.median(s for _, s in costs),
+        ratio=ratio,
+        target=1.2,
+        ok=ratio <= 1.2,
+        rounds=costs,
+        lower_is_better=True,
+        note=f"backlog of {large:,} (project) vs {small:,} (baseline) ArtifactCreated events, "
+        f"{rounds} round(s), sizes alternated; ratio = cost per event at {large:,} / at {small:,}",
+    )
+    return [trigger, await list_query(root, store, n=large)]
+
+
+async def list_query(root: Path, store: str, *, n: int) -> Result:
+    """The p99 of the read model's list query with ``n`` artifacts in it."""
+    with fresh_settings(root, store, temporal_address="", task_queue="bench-scale") as settings:
+        app = ArtifactsApplication(env=application_env(settings))
+        view = artifact_catalog(settings)
+        try:
+            await asyncio.to_thread(_fill, app, view, n)
+            latencies = await asyncio.to_thread(_query, view)
+        finally:
+            view.close()
+            app.close()
+    p50 = statistics.median(latencies)
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    return Result(
+        name=f"scale: list query p99 ({store})",
+        value=p99,
+        unit="ms",
+        baseline=QUERY_BOUND_MS,
+        ratio=p99 / QUERY_BOUND_MS,
+        target=1.0,
+        ok=p99 < QUERY_BOUND_MS,
+        lower_is_better=True,
+        note=f"{n:,} artifacts in the read model; {QUERIES} list queries of 50 (first page, "
+        f"a cursor page deep in the list, status filter, a mime filter matching nothing); "
+        f"p50 {p50:.1f} ms; baseline column is the bound",
+    )
+
+
+def _fill(app: ArtifactsApplication, view: ArtifactListView, n: int) -> None:
+    for i in range(n):
+        app.create_artifact(
+            filename=f"bench-{i}.txt",
+            content_type="text/plain",
+            size=10_240,
+            sha256=f"{i:064x}",
+            storage_location=f"bench/{i}",
+        )
+    projection = ArtifactListProjection(view=view)
+    position = 0
+    while notifications := app.recorder.select_notifications(
+        start=position + 1, limit=1000, topics=projection.topics
+    ):
+        for notification in notifications:
+            event = app.mapper.to_domain_event(notification)
+            projection.process_event(event, Tracking(app.name, notification.id))
+            position = notification.id
+
+
+def _query(view: ArtifactListView) -> list[float]:
+    """Milliseconds per list query, cycling through the kinds of list a client asks for."""
+    page = view.list_artifacts(status=None, mime_type=None, limit=500, cursor=None)
+    deep = page.items[-1]
+    cursor = encode_cursor(deep.created_at, deep.id)
+    kinds = [
+        {"status": None, "mime_type": None, "cursor": None},
+        {"status": None, "mime_type": None, "cursor": cursor},
+        {"status": "uploaded", "mime_type": None, "cursor": None},
+        {"status": None, "mime_type": "application/pdf", "cursor": None},
+    ]
+    latencies = []
+    for i in range(QUERIES):
+        started = time.perf_counter()
+        view.list_artifacts(limit=50, **kinds[i % len(kinds)])  # type: ignore[arg-type]
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
