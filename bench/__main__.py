@@ -79,7 +79,7 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     results.append(r)
                 if "end_to_end" in scenarios:
                     r = await e2e.run(
-                        env.client, root, store, n=40 if quick else 200, rounds=2 if quick else 3
+                        env.client, root, store, n=30 if quick else 200, rounds=2 if quick else 3
                     )
                     print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
                     results.append(r)

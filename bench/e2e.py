@@ -84,12 +84,12 @@ async def run(client: Client, root: Path, store: str, *, n: int, rounds: int) ->
                 for r in range(rounds):
                     # Sides in turn first (A B, B A, ...): neither always runs on a warmer
                     # worker or a fuller Temporal server.
-                    project = upload_all(client, api_port, n=n, first=r * n)
-                    baseline = start_directly(client, app, direct, n=n, first=r * n)
+                    uploads = upload_all(client, api_port, n=n, first=r * n)
+                    starts = start_directly(client, app, direct, n=n, first=r * n)
                     if r % 2:
-                        started, uploaded = await baseline, await project
+                        started, uploaded = await starts, await uploads
                     else:
-                        uploaded, started = await project, await baseline
+                        uploaded, started = await uploads, await starts
                     measured.append((uploaded, started))
         finally:
             app.close()

@@ -34,7 +34,7 @@ QUERIES = 400
 
 
 async def run(client: Client, root: Path, store: str, *, quick: bool) -> list[Result]:
-    small, large = (300, 3000) if quick else (1000, 20_000)
+    small, large = (200, 2000) if quick else (1000, 20_000)
     rounds = 1 if quick else 2
     costs: list[tuple[float, float]] = []  # ms per event: (large, small)
     for r in range(rounds):
@@ -72,12 +72,14 @@ async def list_query(root: Path, store: str, *, n: int) -> Result:
         view = artifact_catalog(settings)
         try:
             await asyncio.to_thread(_fill, app, view, n)
-            latencies = await asyncio.to_thread(_query, view)
+            by_kind = await asyncio.to_thread(_query, view)
         finally:
             view.close()
             app.close()
+    latencies = [ms for kind in by_kind.values() for ms in kind]
     p50 = statistics.median(latencies)
     p99 = statistics.quantiles(latencies, n=100)[98]
+    worst = ", ".join(f"{kind} {max(ms):.1f}" for kind, ms in by_kind.items())
     return Result(
         name=f"scale: list query p99 ({store})",
         value=p99,
@@ -87,9 +89,8 @@ async def list_query(root: Path, store: str, *, n: int) -> Result:
         target=1.0,
         ok=p99 < QUERY_BOUND_MS,
         lower_is_better=True,
-        note=f"{n:,} artifacts in the read model; {QUERIES} list queries of 50 (first page, "
-        f"a cursor page deep in the list, status filter, a mime filter matching nothing); "
-        f"p50 {p50:.1f} ms; baseline column is the bound",
+        note=f"{n:,} artifacts in the read model (all uploaded); {QUERIES} list queries of 50, "
+        f"p50 {p50:.1f} ms; slowest by kind (ms): {worst}; baseline column is the bound",
     )
 
 
@@ -113,20 +114,24 @@ def _fill(app: ArtifactsApplication, view: ArtifactListView, n: int) -> None:
             position = notification.id
 
 
-def _query(view: ArtifactListView) -> list[float]:
-    """Milliseconds per list query, cycling through the kinds of list a client asks for."""
+def _query(view: ArtifactListView) -> dict[str, list[float]]:
+    """Milliseconds per list query of 50, by kind, cycling through the kinds a client asks."""
     page = view.list_artifacts(status=None, mime_type=None, limit=500, cursor=None)
     deep = page.items[-1]
-    cursor = encode_cursor(deep.created_at, deep.id)
-    kinds = [
-        {"status": None, "mime_type": None, "cursor": None},
-        {"status": None, "mime_type": None, "cursor": cursor},
-        {"status": "uploaded", "mime_type": None, "cursor": None},
-        {"status": None, "mime_type": "application/pdf", "cursor": None},
-    ]
-    latencies = []
+    kinds: dict[str, dict[str, str | None]] = {
+        "first page": {"status": None, "mime_type": None, "cursor": None},
+        "page 11": {
+            "status": None,
+            "mime_type": None,
+            "cursor": encode_cursor(deep.created_at, deep.id),
+        },
+        "status=uploaded": {"status": "uploaded", "mime_type": None, "cursor": None},
+        "a mime type no row has": {"status": None, "mime_type": "application/pdf", "cursor": None},
+    }
+    latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
     for i in range(QUERIES):
+        kind = list(kinds)[i % len(kinds)]
         started = time.perf_counter()
-        view.list_artifacts(limit=50, **kinds[i % len(kinds)])  # type: ignore[arg-type]
-        latencies.append((time.perf_counter() - started) * 1000)
+        view.list_artifacts(limit=50, **kinds[kind])
+        latencies[kind].append((time.perf_counter() - started) * 1000)
     return latencies
