@@ -19,8 +19,6 @@ import matplotlib.pyplot as plt
 
 HERE = Path(__file__).parent
 DATA_PATH = HERE / "plot-data.json"
-LAG_PNG = HERE / "lag.png"
-SCALE_PNG = HERE / "scale.png"
 
 
 def record(kind: str, store: str, samples: Any, path: Path = DATA_PATH) -> None:
@@ -30,18 +28,19 @@ def record(kind: str, store: str, samples: Any, path: Path = DATA_PATH) -> None:
     path.write_text(json.dumps(data) + "\n")
 
 
-def draw(path: Path = DATA_PATH) -> list[Path]:
-    """Writes a PNG per kind of recorded samples; returns the files written."""
+def draw(path: Path = DATA_PATH, out: Path = HERE) -> list[Path]:
+    """Writes ``lag.png`` and ``scale.png`` into ``out`` from what was recorded (each only
+    when there is something to draw); returns the files written."""
     if not path.exists():
         return []
     data = json.loads(path.read_text())
     written = []
     if lag := data.get("lag"):
-        _lag(lag, LAG_PNG)
-        written.append(LAG_PNG)
+        _lag(lag, out / "lag.png")
+        written.append(out / "lag.png")
     if scale := data.get("scale"):
-        _scale(scale, SCALE_PNG)
-        written.append(SCALE_PNG)
+        _scale(scale, out / "scale.png")
+        written.append(out / "scale.png")
     return written
 
 

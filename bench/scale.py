@@ -24,7 +24,7 @@ from application.artifacts import ArtifactsApplication
 from bench import plots
 from bench.report import Result, median_ratio
 from bench.stores import fresh_settings
-from bench.trigger import drain_backlog
+from bench.trigger import _create_backlog, drain_backlog
 from infrastructure.eventstore import application_env
 from infrastructure.read_model import ArtifactListProjection, ArtifactListView, artifact_catalog
 from infrastructure.read_model.view import encode_cursor
@@ -95,14 +95,8 @@ async def list_query(root: Path, store: str, *, n: int) -> Result:
 
 
 def _fill(app: ArtifactsApplication, view: ArtifactListView, n: int) -> None:
-    for i in range(n):
-        app.create_artifact(
-            filename=f"bench-{i}.txt",
-            content_type="text/plain",
-            size=10_240,
-            sha256=f"{i:064x}",
-            storage_location=f"bench/{i}",
-        )
+    """``n`` artifacts created (the trigger backlog's), projected as the read worker does."""
+    _create_backlog(app, n)
     projection = ArtifactListProjection(view=view)
     position = 0
     while notifications := app.recorder.select_notifications(
