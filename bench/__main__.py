@@ -84,7 +84,7 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
                     results.append(r)
                 if "scale" in scenarios:
-                    rs = await scale.run(env.client, root, store, quick=quick)
+                    rs = await scale.run(root, store, quick=quick)
                     print(", ".join(f"{r.name}: ratio {r.ratio:.2f}" for r in rs), file=sys.stderr)
                     results.extend(rs)
     finally:
