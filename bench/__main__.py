@@ -8,14 +8,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
 from bench import e2e, ingest, lag, plots, scale, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
-from bench.stores import postgres_reachable
+from bench.stores import postgres_reachable, temporal_dev_server
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
-from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
 SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale")
 
@@ -49,13 +46,7 @@ def main() -> None:
 
 async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[Result]:
     results: list[Result] = []
-    # The dev server keeps its state in memory unless given --db-filename.
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        ui=False,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_log_level="error",
-    )
+    env = await temporal_dev_server()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             root = Path(tmp)

@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
 from pathlib import Path
 
 from eventsourcing.persistence import Tracking
-from temporalio.testing import WorkflowEnvironment
 
 from application.artifacts import ArtifactsApplication
 from bench import plots
 from bench.report import Result, median_ratio
-from bench.stores import fresh_settings
+from bench.stores import fresh_settings, temporal_dev_server
 from bench.trigger import _create_backlog, drain_backlog
 from infrastructure.eventstore import application_env
 from infrastructure.read_model import ArtifactListProjection, ArtifactListView, artifact_catalog
 from infrastructure.read_model.view import encode_cursor
-from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
 QUERY_BOUND_MS = 50.0
 QUERIES = 400
@@ -77,12 +74,7 @@ async def _drain_on_a_fresh_server(root: Path, store: str, *, n: int) -> float:
     worker's throughput is its in-flight starts over that latency). On a shared server each
     drain would pay for the ones before it, whatever their size.
     """
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        ui=False,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_log_level="error",
-    )
+    env = await temporal_dev_server()
     try:
         return await drain_backlog(env.client, root, store, n=n)
     finally:
