@@ -9,16 +9,14 @@ import tempfile
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
-from bench import ingest, lag, memory, pdf_throughput, trigger
+from bench import e2e, ingest, lag, memory, pdf_throughput, plots, scale, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
-from bench.stores import postgres_reachable
+from bench.stores import postgres_reachable, temporal_dev_server
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
-from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
-SCENARIOS = ("trigger", "ingest", "lag", "memory", "pdf")
+SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale", "memory", "pdf")
 
 
 def main() -> None:
@@ -44,17 +42,13 @@ def main() -> None:
         print(f"  {r.name}: {r.note}{rounds}")
     write_results(results)
     print(f"written to {RESULTS_PATH}")
+    for png in plots.draw():
+        print(f"drawn {png}")
 
 
 async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[Result]:
     results: list[Result] = []
-    # The dev server keeps its state in memory unless given --db-filename.
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        ui=False,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_log_level="error",
-    )
+    env = await temporal_dev_server()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             root = Path(tmp)
@@ -76,6 +70,16 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
                     print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
                     results.append(r)
+                if "end_to_end" in scenarios:
+                    r = await e2e.run(
+                        env.client, root, store, n=30 if quick else 200, rounds=2 if quick else 3
+                    )
+                    print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
+                    results.append(r)
+                if "scale" in scenarios:
+                    rs = await scale.run(root, store, quick=quick)
+                    print(", ".join(f"{r.name}: ratio {r.ratio:.2f}" for r in rs), file=sys.stderr)
+                    results.extend(rs)
             # The store plays no part in these: measured once, on SQLite.
             results += await _memory_and_pdf(env.client, root, scenarios, quick=quick)
     finally:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from bench import plots
 from bench.ingest import FILE
 from bench.report import Result
 from bench.stores import fresh_settings
@@ -52,6 +53,7 @@ async def run(client: Client, root: Path, store: str, *, seconds: float) -> Resu
                 accepted = await _upload_steadily(http, seconds=seconds)
             lags = [await _lag(client, artifact_id, at) for artifact_id, at in accepted.items()]
         bound = (settings.sqlite_poll_interval if store == "sqlite" else 0) * 1000 + 100
+    plots.record("lag", store, lags)
     p50 = statistics.median(lags)
     p99 = statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0]
     return Result(

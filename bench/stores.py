@@ -1,16 +1,20 @@
-"""The stores a scenario runs on: SQLite in a fresh directory, PostgreSQL in a fresh schema."""
+"""What a scenario runs on: SQLite in a fresh directory, PostgreSQL in a fresh schema, and a
+Temporal dev server in memory."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+from temporalio.testing import WorkflowEnvironment
 
 from infrastructure.config import Settings
+from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 
 # The same server the tests use (tests/conftest.py): 127.0.0.1:5432, database "test".
 PG = {
@@ -62,3 +66,14 @@ def fresh_settings(
         if store == "postgres":
             with psycopg.connect(**PG, autocommit=True) as conn:  # type: ignore[arg-type]
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def temporal_dev_server() -> WorkflowEnvironment:
+    """The venv's ``temporal`` dev server on a free port, its state in memory (it is given no
+    --db-filename), the workflow's search attributes registered."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        ui=False,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
