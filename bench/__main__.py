@@ -62,12 +62,12 @@ async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[
                     results.append(r)
                 if "ingest" in scenarios:
                     r = await ingest.run(
-                        address, root, store, seconds=3 if quick else 10, rounds=2 if quick else 3
+                        address, root, store, seconds=2 if quick else 10, rounds=2 if quick else 3
                     )
                     print(f"{r.name}: ratio {r.ratio:.2f}", file=sys.stderr)
                     results.append(r)
                 if "lag" in scenarios:
-                    r = await lag.run(env.client, root, store, seconds=10 if quick else 60)
+                    r = await lag.run(env.client, root, store, seconds=8 if quick else 60)
                     print(f"{r.name}: {r.value:.0f} ms", file=sys.stderr)
                     results.append(r)
                 if "end_to_end" in scenarios:

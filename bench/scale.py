@@ -34,7 +34,7 @@ QUERIES = 400
 
 
 async def run(root: Path, store: str, *, quick: bool) -> list[Result]:
-    small, large = (200, 2000) if quick else (1000, 20_000)
+    small, large = (150, 1500) if quick else (1000, 20_000)
     rounds = 1 if quick else 2
     costs: list[tuple[float, float]] = []  # ms per event: (large, small)
     for r in range(rounds):
