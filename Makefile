@@ -85,10 +85,10 @@ sweep-orphans: install ## Delete blobs no artifact references and stale temp fil
 audit: install ## Known vulnerabilities in the locked runtime dependencies (pip-audit, or PyPI's advisories where only its project endpoint answers)
 	$(UV) run --no-sync python scripts/audit_lock.py
 
-bench: install ## Benchmark against baselines on SQLite and PostgreSQL (minutes; ARGS="--store sqlite --only trigger")
+bench: install ## Benchmark against baselines on SQLite and PostgreSQL (about 40 min; ARGS="--store sqlite --only trigger")
 	$(UV) run --no-sync python -m bench $(ARGS)
 
-bench-quick: install ## The benchmark at small sizes (under 3 minutes), writes bench/results.json
+bench-quick: install ## The benchmark at small sizes (about 3 minutes), writes bench/results.json and plots
 	$(UV) run --no-sync python -m bench --quick $(ARGS)
 
 docker-up: ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy

@@ -84,8 +84,8 @@ async def test_kill_9_the_worker_extracting_a_pdf_and_the_other_worker_finishes_
         runs = await runs_per_workflow(client, stack.task_queue)
         retry = await last_attempt(client, workflow_id, EXTRACT_CONTENT)
         survivor_alive = survivor.exit_code is None
-        # The parser child is in a session of its own: the kill leaves it an orphan, which
-        # must end by itself once its pipe to the dead worker breaks.
+        # The parser child is in a session of its own, so the kill does not reach it; it
+        # dies with its worker (PR_SET_PDEATHSIG) rather than parse on for nobody.
         await wait_until(
             lambda: not any(map(_alive, parsers)),
             timeout=60,
@@ -95,7 +95,7 @@ async def test_kill_9_the_worker_extracting_a_pdf_and_the_other_worker_finishes_
     result = figures("3-kill9-temporal-worker", settings, ids, runs, len(ids), kill_to_done)
     retried_after = retry.ended_at - retry.seconds - killed_wall
     result.extra = (
-        f"pdf_pages={PAGES} parsers_orphaned={len(parsers)} retry_attempt={retry.attempt} "
+        f"pdf_pages={PAGES} parsers_at_kill={len(parsers)} retry_attempt={retry.attempt} "
         f"retry_started_after={retried_after:.1f}s "
         f"heartbeat_timeout={HEARTBEAT_TIMEOUT.total_seconds():.0f}s "
         f"retried_extraction={retry.seconds:.1f}s"
