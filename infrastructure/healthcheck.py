@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 import time
@@ -117,7 +118,13 @@ def main() -> None:
         )
     if problem:
         print(f"unhealthy: {problem}", file=sys.stderr)
-        sys.exit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter's finalisation: the Temporal client's native runtime can still
+    # have threads calling into Python then, which once aborted this probe (SIGABRT,
+    # "PyGILState_Release ... finalizing") after a healthy answer. A probe has nothing to
+    # clean up, and its exit status is its answer.
+    os._exit(1 if problem else 0)
 
 
 if __name__ == "__main__":
