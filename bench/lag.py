@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from bench import plots
 from bench.ingest import FILE
-from bench.report import Result
+from bench.report import Result, p99, under_bound
 from bench.stores import fresh_settings
 from infrastructure.temporal.orchestrator import workflow_id_for
 from tests.integration.support import Process, free_port, running, service_env, wait_until
@@ -54,20 +54,13 @@ async def run(client: Client, root: Path, store: str, *, seconds: float) -> Resu
             lags = [await _lag(client, artifact_id, at) for artifact_id, at in accepted.items()]
         bound = (settings.sqlite_poll_interval if store == "sqlite" else 0) * 1000 + 100
     plots.record("lag", store, lags)
-    p50 = statistics.median(lags)
-    p99 = statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0]
-    return Result(
-        name=f"lag p99 ({store})",
-        value=p99,
-        unit="ms",
-        baseline=bound,
-        ratio=p99 / bound,
-        target=1.0,
-        ok=p99 < bound,
-        rounds=[],
-        lower_is_better=True,
-        note=f"{RATE} uploads/s for {seconds:g} s ({len(lags)}); p50 {p50:.0f} ms; "
-        f"baseline column is the bound, ok when p99 < bound",
+    return under_bound(
+        f"lag p99 ({store})",
+        p99(lags),
+        "ms",
+        bound,
+        note=f"{RATE} uploads/s for {seconds:g} s ({len(lags)}); "
+        f"p50 {statistics.median(lags):.0f} ms",
     )
 
 
