@@ -19,7 +19,7 @@ class InvalidCursor(ValueError):  # noqa: N818 - a domain word
 
 
 @dataclass(frozen=True)
-class ArtifactSummary:
+class ArtifactRow:
     """One artifact as a list shows it: what it is and how far processing got."""
 
     id: UUID
@@ -38,7 +38,7 @@ class ArtifactSummary:
 class ArtifactPage:
     """One page of a list, newest first; ``next_cursor`` is None on the last page."""
 
-    items: list[ArtifactSummary]
+    items: list[ArtifactRow]
     next_cursor: str | None
 
 

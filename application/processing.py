@@ -1,7 +1,7 @@
 """What processing an artifact's content can run into, and which content it processes.
 
 Standard library only: workflow code may import it to route an artifact to the right
-extraction step, and activities turn ``ProcessingFailed`` into a non-retryable failure
+extraction step, and activities turn ``UnprocessableContent`` into a non-retryable failure
 whose type is the reason, in one place.
 """
 
@@ -25,7 +25,7 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
 
 
-class ProcessingFailed(Exception):  # noqa: N818 - a domain word
+class UnprocessableContent(Exception):  # noqa: N818 - a domain word
     """The content cannot be processed, and trying again will not change that."""
 
     def __init__(self, reason: FailureReason, message: str) -> None:
@@ -34,7 +34,7 @@ class ProcessingFailed(Exception):  # noqa: N818 - a domain word
         self.message = message
 
     def __repr__(self) -> str:
-        return f"ProcessingFailed({self.reason.value!r}, {self.message!r})"
+        return f"UnprocessableContent({self.reason.value!r}, {self.message!r})"
 
 
 class ContentKind(StrEnum):
@@ -57,7 +57,7 @@ SUPPORTED_TYPES = PDF_TYPES | TEXT_TYPES | IMAGE_TYPES
 
 
 def content_kind(mime_type: str, allowed: frozenset[str] = SUPPORTED_TYPES) -> ContentKind:
-    """The extraction for ``mime_type``; raises ``ProcessingFailed(UNSUPPORTED_TYPE)``.
+    """The extraction for ``mime_type``; raises ``UnprocessableContent(UNSUPPORTED_TYPE)``.
 
     ``allowed`` narrows the supported types (a deployment's ``ALLOWED_MIME_TYPES``); a
     type outside ``SUPPORTED_TYPES`` is never processed, whatever ``allowed`` says.
@@ -70,6 +70,6 @@ def content_kind(mime_type: str, allowed: frozenset[str] = SUPPORTED_TYPES) -> C
             return ContentKind.TEXT
         if essence in IMAGE_TYPES:
             return ContentKind.IMAGE
-    raise ProcessingFailed(
+    raise UnprocessableContent(
         FailureReason.UNSUPPORTED_TYPE, f"content of type {essence or 'unknown'} is not processed"
     )

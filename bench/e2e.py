@@ -28,10 +28,11 @@ from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest
 from bench.report import Result, result
 from bench.stores import fresh_settings
+from domain.artifact import workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 from tests.integration.support import Process, free_port, running, service_env, wait_until
 

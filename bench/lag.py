@@ -23,7 +23,7 @@ from bench import plots
 from bench.ingest import FILE
 from bench.report import Result, p99, under_bound
 from bench.stores import fresh_settings
-from infrastructure.temporal.orchestrator import workflow_id_for
+from domain.artifact import workflow_id_for
 from tests.integration.support import Process, free_port, running, service_env, wait_until
 
 RATE = 20

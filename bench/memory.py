@@ -38,11 +38,12 @@ from bench.ingest import _answers
 from bench.pdf_throughput import store_blob
 from bench.report import Result
 from bench.stores import fresh_settings
+from domain.artifact import workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.temporal.models import ProcessingOutcome
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from tests.integration.support import Process, free_port, running, service_env, wait_until
 
 MB = 1024 * 1024

@@ -30,9 +30,9 @@ from chaos.stack import (
     upload_file,
     wait_all_processed,
 )
+from domain.artifact import workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
-from infrastructure.temporal.orchestrator import workflow_id_for
 from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
 from tests.integration.support import wait_until
 

@@ -75,6 +75,16 @@ def sanitise_filename(name: str) -> str:
     return name or "unnamed"
 
 
+def workflow_id_for(artifact_id: UUID, run: int = 0) -> str:
+    """The one workflow id an artifact's processing run ever runs under.
+
+    Run 0 (the upload's) is ``artifact-<id>``; reprocessing run n is ``artifact-<id>-run-<n>``.
+    Never change it: the orchestrator refuses a second start of an id, which is what makes a
+    replayed event start nothing new.
+    """
+    return f"artifact-{artifact_id}" if run == 0 else f"artifact-{artifact_id}-run-{run}"
+
+
 class Artifact(Aggregate):
     """An uploaded file, from its arrival to the outcome of its processing.
 
@@ -138,7 +148,6 @@ class Artifact(Aggregate):
         self.sha256 = sha256
         self.storage_location = storage_location
         self.run = 0
-        self.workflow_id: str | None = None
         self._reset_outcome()
 
     def _reset_outcome(self) -> None:
@@ -183,6 +192,11 @@ class Artifact(Aggregate):
             sha256=sha256,
             storage_location=storage_location,
         )
+
+    @property
+    def workflow_id(self) -> str:
+        """The workflow id of the current processing run (``workflow_id_for``)."""
+        return workflow_id_for(self.id, self.run)
 
     @property
     def has_outcome(self) -> bool:
@@ -271,7 +285,6 @@ class Artifact(Aggregate):
     @event(ProcessingStarted)
     def _started(self, *, run: int, workflow_id: str) -> None:
         self.status = ArtifactStatus.PROCESSING
-        self.workflow_id = workflow_id
 
     @event(ArtifactProcessed)
     def _processed(
@@ -340,4 +353,5 @@ __all__ = [
     "StaleRun",
     "SummaryCandidateAdded",
     "sanitise_filename",
+    "workflow_id_for",
 ]

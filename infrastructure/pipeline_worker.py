@@ -35,7 +35,7 @@ from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication, processing_request
 from application.ports import WorkflowOrchestrator
-from domain.artifact import ArtifactCreated, ReprocessingRequested
+from domain.artifact import ArtifactCreated, ReprocessingRequested, workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.di.container import add_temporal, build_container
 from infrastructure.eventstore import tracking_recorder
@@ -45,7 +45,6 @@ from infrastructure.logging import configure_logging
 from infrastructure.metrics import ConsumerMetrics, serve_metrics, watch_lag
 from infrastructure.signals import stop_on_signals
 from infrastructure.temporal.connection import connect_with_retry
-from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
 

@@ -26,7 +26,7 @@ from starlette.routing import Match
 from application.artifacts import ArtifactNotFound, ArtifactsApplication, CreatedArtifact
 from application.catalog import ArtifactCatalog, InvalidCursor
 from application.ports import BlobNotFound, BlobStore
-from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed
+from domain.artifact import Artifact, ArtifactError, ReprocessingNotAllowed, workflow_id_for
 from infrastructure.api.observability import ApiMetrics, RequestObservation
 from infrastructure.api.pages import router as pages
 from infrastructure.api.schemas import (
@@ -50,7 +50,6 @@ from infrastructure.api.uploads import (
     multipart_boundary,
     receive_upload,
 )
-from infrastructure.temporal.orchestrator import workflow_id_for
 
 log = structlog.get_logger(__name__)
 
@@ -298,7 +297,7 @@ def create_app(
     def get_artifact(artifact_id: UUID, request: Request, artifacts: Artifacts) -> ArtifactView:
         structlog.contextvars.bind_contextvars(artifact_id=str(artifact_id))
         artifact = artifacts.get_artifact(artifact_id)
-        workflow_id = workflow_id_for(artifact.id, artifact.run)
+        workflow_id = artifact.workflow_id
         return ArtifactView.of(
             artifact,
             history=artifacts.history(artifact_id),

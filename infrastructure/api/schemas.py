@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from application.artifacts import HistoryEntry
-from application.catalog import ArtifactSummary
+from application.catalog import ArtifactRow
 from domain.artifact import Artifact, ArtifactStatus
 
 
@@ -137,7 +137,7 @@ class ArtifactListItem(BaseModel):
     links: Links
 
     @classmethod
-    def of(cls, item: ArtifactSummary, *, url: str) -> ArtifactListItem:
+    def of(cls, item: ArtifactRow, *, url: str) -> ArtifactListItem:
         return cls(**{**asdict(item), "links": Links(self=url)})
 
 

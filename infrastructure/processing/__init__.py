@@ -3,5 +3,5 @@
 PDFs are parsed in a child process under CPU, memory and wall-clock limits (``limits``,
 ``pdf``); text-like files are decoded and images inspected in-process (``text``,
 ``image``), and summaries written by ``summarizer``. Failures the content causes are
-raised as ``application.processing.ProcessingFailed`` with a machine-readable reason.
+raised as ``application.processing.UnprocessableContent`` with a machine-readable reason.
 """

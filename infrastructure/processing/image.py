@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 
 # The formats the service accepts (application.processing.IMAGE_TYPES); Pillow tries
 # no other plugin on an upload, which keeps its attack surface to these parsers.
@@ -32,7 +32,7 @@ class ImageFacts:
 def inspect_image(source: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFacts:
     """Reads an image's dimensions and format.
 
-    Raises ``ProcessingFailed``: ``too_large`` above ``max_pixels`` (Pillow refuses above
+    Raises ``UnprocessableContent``: ``too_large`` above ``max_pixels`` (Pillow refuses above
     twice its own limit whatever ``max_pixels`` says), ``corrupt`` for a file that is not
     an intact image in one of ``FORMATS``.
     """
@@ -50,19 +50,19 @@ def inspect_image(source: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             # Walks the file's structure (chunks, checksums) without decoding pixels.
             image.verify()
     except Image.DecompressionBombError as err:
-        raise ProcessingFailed(FailureReason.TOO_LARGE, str(err)) from None
+        raise UnprocessableContent(FailureReason.TOO_LARGE, str(err)) from None
     except UnidentifiedImageError:
-        raise ProcessingFailed(
+        raise UnprocessableContent(
             FailureReason.CORRUPT, f"not an image in a supported format ({', '.join(FORMATS)})"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         # Pillow reports a damaged file with any of these, SyntaxError included.
-        raise ProcessingFailed(FailureReason.CORRUPT, f"damaged image: {err}") from None
+        raise UnprocessableContent(FailureReason.CORRUPT, f"damaged image: {err}") from None
     return facts
 
 
-def _too_large(pixels: int, max_pixels: int) -> ProcessingFailed:
-    return ProcessingFailed(
+def _too_large(pixels: int, max_pixels: int) -> UnprocessableContent:
+    return UnprocessableContent(
         FailureReason.TOO_LARGE,
         f"the image has {pixels} pixels, more than the {max_pixels} allowed",
     )

@@ -5,7 +5,7 @@ runs in a child process that sets RLIMIT_CPU and RLIMIT_AS on itself, while the 
 enforces a wall-clock deadline and kills the child when it passes. All the parent takes
 from the child is size-bounded JSON through a pipe (never a pickle: the child is the
 process a crafted file may have taken over), so whatever the child does ends here as a
-``ProcessingFailed`` or a ``ChildFailed``, never as a crash of the worker.
+``UnprocessableContent`` or a ``ChildFailed``, never as a crash of the worker.
 
 The child is a fresh interpreter started by ``subprocess`` (fork+exec), not a
 ``multiprocessing`` "spawn" child: spawn re-imports the parent's ``__main__`` in every
@@ -32,7 +32,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, TypeAlias
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 
 Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | None
 
@@ -62,7 +62,7 @@ class ChildFailed(RuntimeError):  # noqa: N818 - a domain word
     """The child process failed for a reason that says nothing about the content.
 
     A bug, a missing module, an exit without an answer: worth a retry, unlike
-    ``ProcessingFailed``.
+    ``UnprocessableContent``.
     """
 
 
@@ -80,9 +80,9 @@ def run_limited(
     item arrives, so a caller can heartbeat through a long silence. The wall-clock limit
     covers the whole run. Closing the iterator early kills the child.
 
-    Raises ``ProcessingFailed`` with ``timeout`` (CPU or wall clock), ``too_large``
+    Raises ``UnprocessableContent`` with ``timeout`` (CPU or wall clock), ``too_large``
     (memory, oversized output) or ``corrupt`` (the parser crashed), or whatever
-    ``ProcessingFailed`` the target raised; raises ``ChildFailed`` otherwise.
+    ``UnprocessableContent`` the target raised; raises ``ChildFailed`` otherwise.
     """
     job = json.dumps(
         {
@@ -130,7 +130,7 @@ def _receive(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ProcessingFailed(
+            raise UnprocessableContent(
                 FailureReason.TIMEOUT, f"parsing took longer than {limits.wall_seconds:g} s"
             )
         if not reader.poll(min(remaining, wait_interval)):
@@ -143,7 +143,7 @@ def _receive(
             raise _exit_failure(child, limits) from None
         except OSError:
             # recv_bytes refuses a message over the bound (and leaves the pipe unusable).
-            raise ProcessingFailed(
+            raise UnprocessableContent(
                 FailureReason.TOO_LARGE,
                 f"parsing produced more than {limits.max_message_bytes // MIB} MiB at once",
             ) from None
@@ -153,7 +153,7 @@ def _receive(
         elif message.get("done") is True:
             return
         elif "failed" in message:
-            raise ProcessingFailed(_reason(message["failed"]), str(message.get("message", "")))
+            raise UnprocessableContent(_reason(message["failed"]), str(message.get("message", "")))
         else:
             raise ChildFailed(f"the parser process failed:\n{message.get('error', message)}")
 
@@ -180,19 +180,19 @@ def _exit_failure(child: subprocess.Popen[bytes], limits: ProcessLimits) -> Exce
     signum = -code
     name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
     if signum == signal.SIGXCPU:
-        return ProcessingFailed(
+        return UnprocessableContent(
             FailureReason.TIMEOUT, f"parsing used more than {limits.cpu_seconds} s of CPU time"
         )
     # Under RLIMIT_AS an allocation PDFium cannot make ends in abort(). A SIGKILL nobody
     # here sent is the kernel's OOM killer: the hard CPU limit never gets to fire, the
     # soft one's SIGXCPU ends the child two CPU seconds earlier.
     if signum in (signal.SIGABRT, signal.SIGKILL):
-        return ProcessingFailed(
+        return UnprocessableContent(
             FailureReason.TOO_LARGE,
             f"the parser was stopped by {name}, most likely on reaching the memory limit "
             f"of {limits.memory_bytes // MIB} MiB",
         )
-    return ProcessingFailed(FailureReason.CORRUPT, f"the parser crashed on this file ({name})")
+    return UnprocessableContent(FailureReason.CORRUPT, f"the parser crashed on this file ({name})")
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -272,7 +272,7 @@ def _serve(conn: Connection, job: dict[str, Any]) -> dict[str, Json]:
             target = getattr(target, attribute)
         for item in target(*job["args"]):
             conn.send_bytes(_encode({"item": item}))
-    except ProcessingFailed as err:
+    except UnprocessableContent as err:
         return {"failed": err.reason.value, "message": err.message}
     except MemoryError:
         return {

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from application.ports import BlobStore
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.limits import ChildFailed, Json, ProcessLimits, run_limited
 from infrastructure.processing.text import PAGE_END, store_text
 
@@ -101,7 +101,7 @@ def extract_pdf_text(
     """Extracts the text of every page of the PDF in ``source`` into text blobs.
 
     ``heartbeat`` is called after every stored batch and, with the same progress, every
-    few seconds while the parser works. Raises ``ProcessingFailed`` (``encrypted``,
+    few seconds while the parser works. Raises ``UnprocessableContent`` (``encrypted``,
     ``corrupt``, ``too_many_pages``, ``timeout``, ``too_large``) for what the document
     does, ``ChildFailed`` for failures worth a retry.
     """
@@ -153,14 +153,14 @@ def parse_pages(path: str, start_page: int, page_batch: int, max_pages: int) -> 
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as err:
         if err.err_code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
-            raise ProcessingFailed(
+            raise UnprocessableContent(
                 FailureReason.ENCRYPTED, "the PDF is encrypted and needs a password"
             ) from None
-        raise ProcessingFailed(FailureReason.CORRUPT, f"not a readable PDF: {err}") from None
+        raise UnprocessableContent(FailureReason.CORRUPT, f"not a readable PDF: {err}") from None
     with document:
         page_count: int = len(document)
         if page_count > max_pages:
-            raise ProcessingFailed(
+            raise UnprocessableContent(
                 FailureReason.TOO_MANY_PAGES,
                 f"the PDF has {page_count} pages, more than the {max_pages} allowed",
             )
@@ -177,7 +177,7 @@ def _page_text(pdfium: Any, document: Any, index: int) -> str:
     try:
         page = document[index]
     except pdfium.PdfiumError:
-        raise ProcessingFailed(
+        raise UnprocessableContent(
             FailureReason.CORRUPT, f"page {index + 1} of the PDF cannot be read"
         ) from None
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from application.ports import BlobStore, StoredBlob
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 
 PAGE_END = "\f"
 _CHUNK = 1024 * 1024
@@ -37,7 +37,7 @@ def decode_text(source: BinaryIO, *, max_bytes: int) -> DecodedText:
     """Decodes a text-like file (plain text, Markdown, CSV, JSON), reading at most ``max_bytes``.
 
     UTF-8 (with or without BOM) is taken when the bytes are valid UTF-8; otherwise
-    charset-normalizer detects the encoding. Raises ``ProcessingFailed(CORRUPT)`` for
+    charset-normalizer detects the encoding. Raises ``UnprocessableContent(CORRUPT)`` for
     bytes that are not text in any encoding it knows.
     """
     data = source.read(max_bytes + 1)
@@ -70,7 +70,9 @@ def _detect(data: bytes) -> str:
 
     matches = list(from_bytes(data))
     if not matches:
-        raise ProcessingFailed(FailureReason.CORRUPT, "the file is not text in a known encoding")
+        raise UnprocessableContent(
+            FailureReason.CORRUPT, "the file is not text in a known encoding"
+        )
     best = matches[0]
     for match in matches:
         if match.chaos <= best.chaos + _CHAOS_TOLERANCE and (

@@ -13,7 +13,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composable, Identifier, Placeholder
 
-from application.catalog import ArtifactSummary
+from application.catalog import ArtifactRow
 from domain.artifact import Artifact, ArtifactCreated, ArtifactStatus
 from infrastructure.read_model.view import (
     SUMMARY_COLUMNS,
@@ -112,7 +112,7 @@ class PostgresArtifactList(ArtifactListView, PostgresTrackingRecorder):
     @_reconnecting
     def _select_rows(
         self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
-    ) -> list[ArtifactSummary]:
+    ) -> list[ArtifactRow]:
         conditions: list[Composable] = []
         params: dict[str, object] = {"limit": limit}
         if status is not None:
@@ -137,8 +137,8 @@ class PostgresArtifactList(ArtifactListView, PostgresTrackingRecorder):
         self.datastore.close()
 
 
-def _summary(row: Mapping[str, Any]) -> ArtifactSummary:
-    return ArtifactSummary(
+def _summary(row: Mapping[str, Any]) -> ArtifactRow:
+    return ArtifactRow(
         id=row["id"],
         filename=row["filename"],
         status=row["status"],

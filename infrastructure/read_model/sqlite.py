@@ -13,7 +13,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from application.catalog import ArtifactSummary
+from application.catalog import ArtifactRow
 from domain.artifact import Artifact, ArtifactCreated, ArtifactStatus
 from infrastructure.read_model.view import (
     SUMMARY_COLUMNS,
@@ -93,7 +93,7 @@ class SQLiteArtifactList(ArtifactListView, SQLiteTrackingRecorder):
 
     def _select_rows(
         self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
-    ) -> list[ArtifactSummary]:
+    ) -> list[ArtifactRow]:
         conditions: list[str] = []
         params: dict[str, object] = {"limit": limit}
         if status is not None:
@@ -119,8 +119,8 @@ class SQLiteArtifactList(ArtifactListView, SQLiteTrackingRecorder):
         self.datastore.close()
 
 
-def _summary(row: sqlite3.Row) -> ArtifactSummary:
-    return ArtifactSummary(
+def _summary(row: sqlite3.Row) -> ArtifactRow:
+    return ArtifactRow(
         id=UUID(row["id"]),
         filename=row["filename"],
         status=row["status"],

@@ -27,14 +27,14 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
 from application.artifacts import ArtifactsApplication
-from application.catalog import ArtifactPage, ArtifactSummary, InvalidCursor
+from application.catalog import ArtifactPage, ArtifactRow, InvalidCursor
 from domain.artifact import Artifact, ArtifactCreated
 
 # The application sequence the view follows; its positions are what ``wait_for`` takes.
 APPLICATION = ArtifactsApplication.name
 # The columns an event after ``ArtifactCreated`` may change (besides updated_at, version).
 CHANGEABLE = frozenset({"status", "mime_type", "page_count", "failure_reason", "has_summary"})
-# Named once: the SELECT list of both backends, in ArtifactSummary's order.
+# Named once: the SELECT list of both backends, in ArtifactRow's order.
 SUMMARY_COLUMNS = (
     "id, filename, status, mime_type, size, page_count, failure_reason, has_summary, "
     "created_at, updated_at"
@@ -168,7 +168,7 @@ class ArtifactListView(TrackingRecorder, ABC):
     @abstractmethod
     def _select_rows(
         self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
-    ) -> list[ArtifactSummary]:
+    ) -> list[ArtifactRow]:
         """Up to ``limit`` rows after ``after`` (created_at, id), newest first."""
 
     @abstractmethod

@@ -32,7 +32,7 @@ from application.ports import (
     SummaryCandidate,
     SummaryUnavailable,
 )
-from application.processing import SUPPORTED_TYPES, ContentKind, ProcessingFailed, content_kind
+from application.processing import SUPPORTED_TYPES, ContentKind, UnprocessableContent, content_kind
 from domain.artifact import OutcomeAlreadyRecorded, StaleRun
 from infrastructure.processing.image import DEFAULT_MAX_PIXELS, inspect_image
 from infrastructure.processing.pdf import PdfLimits, PdfProgress, extract_pdf_text
@@ -318,7 +318,7 @@ def _about(artifact_id: UUID) -> Iterator[None]:
 def _processing_failures_are_permanent() -> Iterator[None]:
     try:
         yield
-    except ProcessingFailed as err:
+    except UnprocessableContent as err:
         raise permanent(err.reason.value, err.message) from err
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import structlog
 from temporalio.client import Client
 from temporalio.common import (
@@ -16,18 +14,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from application.ports import ProcessingRequest
+from domain.artifact import workflow_id_for
 from infrastructure.temporal.models import ARTIFACT_ID
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
 log = structlog.get_logger(__name__)
-
-
-def workflow_id_for(artifact_id: UUID, run: int = 0) -> str:
-    """The one workflow id an artifact's processing run ever runs under.
-
-    Run 0 (the upload's) is ``artifact-<id>``; reprocessing run n is ``artifact-<id>-run-<n>``.
-    """
-    return f"artifact-{artifact_id}" if run == 0 else f"artifact-{artifact_id}-run-{run}"
 
 
 def search_attributes_for(request: ProcessingRequest) -> TypedSearchAttributes:

@@ -10,7 +10,8 @@ from collections.abc import Awaitable
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from domain.artifact import workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from tests.contract.backends import Backend, RecordingOrchestrator, running
 from tests.integration.support import wait_until
 

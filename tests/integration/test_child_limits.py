@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.limits import MIB, ChildFailed, Json, ProcessLimits, run_limited
 
 LIMITS = ProcessLimits(cpu_seconds=10, memory_bytes=512 * MIB, wall_seconds=20)
@@ -59,7 +59,7 @@ def exit_silently(status: int) -> Iterator[Json]:
 
 
 def refuse(reason: str) -> Iterator[Json]:
-    raise ProcessingFailed(FailureReason(reason), "refused by the target")
+    raise UnprocessableContent(FailureReason(reason), "refused by the target")
     yield "unreachable"
 
 
@@ -90,9 +90,11 @@ def no_child_outlives_a_test() -> Iterator[None]:
     assert set(psutil.Process().children()) <= before
 
 
-def failure(*args: Json, limits: ProcessLimits = LIMITS, target: object = None) -> ProcessingFailed:
+def failure(
+    *args: Json, limits: ProcessLimits = LIMITS, target: object = None
+) -> UnprocessableContent:
     assert callable(target)
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         list(run_limited(target, *args, limits=limits))
     return failed.value
 
@@ -133,7 +135,7 @@ def test_a_child_silent_past_the_wall_clock_is_killed_as_a_timeout() -> None:
     waits: list[float] = []
     started = time.monotonic()
 
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         list(
             run_limited(
                 sleep_after_one_item,

@@ -10,8 +10,9 @@ from structlog.testing import capture_logs
 from temporalio.testing import WorkflowEnvironment
 
 from application.ports import ProcessingRequest
+from domain.artifact import workflow_id_for
 from infrastructure.temporal.models import ARTIFACT_ID
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from tests.conftest import binary
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.processing.limits import MIB, ChildFailed, ProcessLimits
 from infrastructure.processing.pdf import PdfLimits, PdfProgress, PdfText, extract_pdf_text
@@ -106,7 +106,7 @@ def test_a_hostile_or_broken_pdf_fails_with_its_reason(
     make: Callable[[Path], Path],
     reason: FailureReason,
 ) -> None:
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         extract(make(tmp_path), store)
 
     assert failed.value.reason is reason
@@ -118,7 +118,7 @@ def test_a_pdf_over_the_page_cap_is_refused_before_any_page_is_read(
 ) -> None:
     heartbeats: list[PdfProgress] = []
 
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         extract(
             corpus.text_pdf(tmp_path, 1000),
             store,
@@ -139,7 +139,7 @@ def test_a_pdf_that_needs_more_memory_than_allowed_is_too_large(
     # The same limit is plenty for an ordinary document.
     assert extract(corpus.text_pdf(tmp_path, 50), store, limits=limits).page_count == 50
 
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         extract(corpus.deeply_nested_pdf(tmp_path), store, limits=limits)
 
     assert failed.value.reason is FailureReason.TOO_LARGE

@@ -33,14 +33,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest, WorkflowOrchestrator
-from domain.artifact import ArtifactCreated
+from domain.artifact import ArtifactCreated, workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.di.container import processing_options, summarizer
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from infrastructure.temporal.activities import ArtifactActivities
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from infrastructure.temporal.worker import build_worker
 from tests.integration.support import (
     Process,

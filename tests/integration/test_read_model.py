@@ -23,7 +23,7 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from application.artifacts import ArtifactsApplication
-from application.catalog import ArtifactCatalog, ArtifactSummary, InvalidCursor
+from application.catalog import ArtifactCatalog, ArtifactRow, InvalidCursor
 from domain.artifact import Artifact, ArtifactCreated
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
@@ -138,11 +138,11 @@ def reprocessing(artifact: Artifact) -> None:
     artifact.request_reprocessing()
 
 
-def everything(catalog: ArtifactCatalog, **filters: str) -> list[ArtifactSummary]:
+def everything(catalog: ArtifactCatalog, **filters: str) -> list[ArtifactRow]:
     return catalog.list_artifacts(limit=1000, cursor=None, **_filters(filters)).items
 
 
-def walk(catalog: ArtifactCatalog, limit: int, **filters: str) -> list[list[ArtifactSummary]]:
+def walk(catalog: ArtifactCatalog, limit: int, **filters: str) -> list[list[ArtifactRow]]:
     """Every page, following the cursors from the first page to the last."""
     pages, cursor = [], None
     while True:
@@ -178,7 +178,7 @@ async def test_the_list_shows_each_artifact_newest_first_as_processing_left_it(
     assert [item.id for item in items] == [fresh, busy, broken, report]
     assert [item.status for item in items] == ["uploaded", "processing", "failed", "processed"]
     by_id = {item.id: item for item in items}
-    assert by_id[report] == ArtifactSummary(
+    assert by_id[report] == ArtifactRow(
         id=report,
         filename="report.pdf",
         status="processed",

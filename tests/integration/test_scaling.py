@@ -30,11 +30,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest
+from domain.artifact import workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.healthcheck import task_queue_pollers
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator, workflow_id_for
+from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from tests.conftest import make_settings
 from tests.integration.support import Process, wait_until
 

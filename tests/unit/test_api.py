@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from application.artifacts import ArtifactsApplication
-from application.catalog import ArtifactPage, ArtifactSummary
+from application.catalog import ArtifactPage, ArtifactRow
 from application.ports import ContentFacts, SummaryCandidate
 from infrastructure.api.app import TemporalProbe, create_app
 from infrastructure.api.uploads import MAX_PARTS
@@ -463,9 +463,9 @@ async def test_reprocessing_an_unknown_artifact_is_404(client: httpx.AsyncClient
 # --- Listing, from the read model -------------------------------------------------------
 
 
-def listed(artifact_id: uuid.UUID, filename: str) -> ArtifactSummary:
+def listed(artifact_id: uuid.UUID, filename: str) -> ArtifactRow:
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    return ArtifactSummary(
+    return ArtifactRow(
         id=artifact_id,
         filename=filename,
         status="processed",

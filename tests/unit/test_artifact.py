@@ -90,7 +90,7 @@ def test_a_new_artifact_records_the_facts_of_its_upload_as_artifact_created() ->
     assert created.storage_location == "ab/ab0123456789abcdef0123456789abcd"
     assert artifact.status is ArtifactStatus.UPLOADED
     assert artifact.run == 0
-    assert artifact.workflow_id is None
+    assert artifact.workflow_id == f"artifact-{artifact.id}"
     assert artifact.mime_type is None
     assert artifact.summary is None
     assert artifact.failure_reason is None
@@ -208,7 +208,6 @@ def test_starting_a_run_records_processing_started_with_its_workflow() -> None:
     assert isinstance(started, ProcessingStarted)
     assert (started.run, started.workflow_id) == (0, "artifact-x")
     assert artifact.status is ArtifactStatus.PROCESSING
-    assert artifact.workflow_id == "artifact-x"
 
 
 def test_starting_the_same_run_again_adds_no_event() -> None:
@@ -508,7 +507,7 @@ def test_a_new_run_starts_and_records_its_own_outcome() -> None:
         "SummaryCandidateAdded",
     ]
     assert artifact.status is ArtifactStatus.PROCESSED
-    assert artifact.workflow_id == "artifact-x-run-1"
+    assert artifact.workflow_id == f"artifact-{artifact.id}-run-1"
     assert artifact.failure_reason is None
     assert artifact.summary == SUMMARY
 

@@ -25,7 +25,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.artifacts import ArtifactsApplication
-from application.catalog import ArtifactPage, ArtifactSummary
+from application.catalog import ArtifactPage, ArtifactRow
 from application.ports import ContentFacts, SummaryCandidate
 from infrastructure.api.app import create_app
 from infrastructure.blobstore import LocalBlobStore
@@ -362,9 +362,9 @@ def test_show_exits_4_for_an_unknown_artifact(
 # --- list -------------------------------------------------------------------------------
 
 
-def summary(name: str, status: str = "processed") -> ArtifactSummary:
+def summary(name: str, status: str = "processed") -> ArtifactRow:
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    return ArtifactSummary(
+    return ArtifactRow(
         id=uuid.uuid4(),
         filename=name,
         status=status,

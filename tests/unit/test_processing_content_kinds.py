@@ -7,7 +7,7 @@ import pytest
 from application.processing import (
     ContentKind,
     FailureReason,
-    ProcessingFailed,
+    UnprocessableContent,
     content_kind,
 )
 
@@ -34,7 +34,7 @@ def test_parameters_and_case_do_not_change_the_kind() -> None:
 
 @pytest.mark.parametrize("mime_type", ["application/zip", "application/octet-stream", ""])
 def test_other_types_are_unsupported(mime_type: str) -> None:
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         content_kind(mime_type)
 
     assert failed.value.reason is FailureReason.UNSUPPORTED_TYPE
@@ -45,10 +45,10 @@ def test_a_deployment_can_narrow_the_supported_types() -> None:
     allowed = frozenset({"application/pdf"})
 
     assert content_kind("application/pdf", allowed) is ContentKind.PDF
-    with pytest.raises(ProcessingFailed):
+    with pytest.raises(UnprocessableContent):
         content_kind("image/png", allowed)
 
 
 def test_allowing_a_type_no_extraction_handles_does_not_make_it_supported() -> None:
-    with pytest.raises(ProcessingFailed):
+    with pytest.raises(UnprocessableContent):
         content_kind("application/zip", frozenset({"application/zip"}))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.image import ImageFacts, inspect_image
 from tests import corpus
 
@@ -18,7 +18,7 @@ def inspect(path: Path, **kwargs: int) -> ImageFacts:
 
 
 def reason_for(path: Path, **kwargs: int) -> FailureReason:
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         inspect(path, **kwargs)
     return failed.value.reason
 
@@ -57,7 +57,7 @@ def test_formats_outside_the_accepted_ones_are_not_even_parsed() -> None:
     # A valid PPM: Pillow reads it, but no accepted format is PPM.
     ppm = b"P6 2 2 255\n" + b"\xff\x00\x00" * 4
 
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         inspect_image(io.BytesIO(ppm))
 
     assert failed.value.reason is FailureReason.CORRUPT

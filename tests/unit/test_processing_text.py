@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from application.processing import FailureReason, ProcessingFailed
+from application.processing import FailureReason, UnprocessableContent
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.processing.text import DecodedText, decode_text, read_text, store_text
 from tests import corpus
@@ -81,7 +81,7 @@ def test_an_empty_file_is_empty_text() -> None:
 
 @pytest.mark.parametrize("data", [bytes(range(256)) * 4, b"PK\x03\x04" + bytes(range(200)) * 3])
 def test_bytes_that_are_not_text_are_corrupt(data: bytes) -> None:
-    with pytest.raises(ProcessingFailed) as failed:
+    with pytest.raises(UnprocessableContent) as failed:
         decode(data)
 
     assert failed.value.reason is FailureReason.CORRUPT

@@ -20,9 +20,10 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, Work
 from temporalio.worker import Worker
 
 from application.ports import ProcessingRequest
+from domain.artifact import workflow_id_for
 from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
 from infrastructure.temporal.models import ProcessingOutcome
-from infrastructure.temporal.orchestrator import memo_for, search_attributes_for, workflow_id_for
+from infrastructure.temporal.orchestrator import memo_for, search_attributes_for
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 from tests import corpus
 from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts

@@ -28,7 +28,7 @@ from application.ports import (
     SummaryCandidate,
     SummaryUnavailable,
 )
-from domain.artifact import ArtifactStatus
+from domain.artifact import ArtifactStatus, workflow_id_for
 from infrastructure.processing.text import PAGE_END
 from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.models import (
@@ -46,7 +46,6 @@ from infrastructure.temporal.models import (
     ProcessingOutcome,
     SummaryRequest,
 )
-from infrastructure.temporal.orchestrator import workflow_id_for
 from infrastructure.temporal.workflows import (
     EXTRACT_RETRY,
     SUMMARIZE_RETRY,
