@@ -1,19 +1,17 @@
 """``artifacts``: upload files, watch them being processed, look them up, from a shell.
 
 A thin client of the HTTP API (``client.py``); progress goes to stderr when it is a
-terminal (``progress.py``), results to stdout, as text or ``--json``.
+terminal (``progress.py``), results to stdout, as text or ``--json`` (``output.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from infrastructure.cli.client import (
     ArtifactsClient,
@@ -22,7 +20,8 @@ from infrastructure.cli.client import (
     Unreachable,
     View,
 )
-from infrastructure.cli.progress import ProgressLine, bar, human_size
+from infrastructure.cli.output import describe, list_line, print_items, print_json, result_line
+from infrastructure.cli.progress import ProgressLine, bar
 
 OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -160,7 +159,7 @@ def _upload(client: ArtifactsClient, args: argparse.Namespace) -> int:
     if args.wait and accepted:
         finished = _wait(client, accepted, args.timeout)
         results = [{**result, **finished.get(result.get("id", ""), {})} for result in results]
-    _print(results, args.json, _result_line)
+    print_items(results, args.json, result_line)
     return _outcome(results, args.wait)
 
 
@@ -179,15 +178,15 @@ def _upload_one(client: ArtifactsClient, path: Path) -> View:
 def _show(client: ArtifactsClient, args: argparse.Namespace) -> int:
     view = client.get(args.id)
     if args.json:
-        _print_json(view)
+        print_json(view)
     else:
-        _describe(view)
+        describe(view)
     return OK
 
 
 def _list(client: ArtifactsClient, args: argparse.Namespace) -> int:
     items = client.list(status=args.status, mime_type=args.mime_type, limit=args.limit)
-    _print(items, args.json, _list_line)
+    print_items(items, args.json, list_line)
     return OK
 
 
@@ -196,7 +195,7 @@ def _reprocess(client: ArtifactsClient, args: argparse.Namespace) -> int:
     result = accepted
     if args.wait:
         result = _wait(client, [(accepted["id"], accepted["run"])], args.timeout)[accepted["id"]]
-    _print([result], args.json, _result_line)
+    print_items([result], args.json, result_line)
     return _outcome([result], args.wait)
 
 
@@ -239,74 +238,6 @@ def _outcome(results: list[View], waited: bool) -> int:
         for result in results
     )
     return OK if ok else FAILED
-
-
-# --- Output -------------------------------------------------------------------------------
-
-
-def _print(items: list[View], as_json: bool, line: Callable[[View], str]) -> None:
-    if as_json:
-        _print_json(items)
-    else:
-        for item in items:
-            print(line(item))
-
-
-def _print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-def _result_line(result: View) -> str:
-    if "error" in result:
-        return f"-\trefused\t{result['file']}\t{result['error']}"
-    name = result.get("file") or result.get("filename", "")  # the path as given, if any
-    failure = result.get("failure")
-    reason = f"\t{failure['reason']}: {failure['message']}" if failure else ""
-    return f"{result['id']}\t{result['status']}\t{name}{reason}"
-
-
-def _list_line(item: View) -> str:
-    return "\t".join(
-        [
-            item["id"],
-            item["status"],
-            item["mime_type"] or "-",
-            human_size(item["size"]),
-            item["filename"],
-        ]
-    )
-
-
-def _describe(view: View) -> None:
-    facts = {
-        "id": view["id"],
-        "filename": view["filename"],
-        "status": view["status"],
-        "size": f"{human_size(view['size'])} ({view['size']} bytes)",
-        "uploaded as": view["content_type"],
-        "sniffed type": view["mime_type"] or "-",
-        "sha256": view["sha256"],
-        "run": view["run"],
-        "workflow": view["workflow_id"],
-        "temporal": view["links"]["temporal"],
-    }
-    for name, value in facts.items():
-        print(f"{name + ':':14}{value}")
-    if results := view["results"]:
-        details = ", ".join(f"{k}={v}" for k, v in results["details"].items())
-        pages = f", {results['page_count']} pages" if results["page_count"] is not None else ""
-        print(f"{'results:':14}{results['kind']}{pages}, {results['char_count']} characters")
-        if details:
-            print(f"{'':14}{details}")
-    if failure := view["failure"]:
-        print(f"{'failure:':14}{failure['reason']}: {failure['message']}")
-    if summary := view["summary"]:
-        print(f"{'summary:':14}{summary['text']}")
-        print(f"{'':14}({summary['source']}, {summary['model']})")
-    print("history:")
-    for entry in view["history"]:
-        print(f"  {entry['at']}  {entry['type']}")
 
 
 def _error(message: str) -> None:

@@ -1,0 +1,76 @@
+"""What the CLI prints: one line per artifact, a description of one, or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from infrastructure.cli.client import View
+from infrastructure.cli.progress import human_size
+
+
+def print_items(items: list[View], as_json: bool, line: Callable[[View], str]) -> None:
+    if as_json:
+        print_json(items)
+    else:
+        for item in items:
+            print(line(item))
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def result_line(result: View) -> str:
+    if "error" in result:
+        return f"-\trefused\t{result['file']}\t{result['error']}"
+    name = result.get("file") or result.get("filename", "")  # the path as given, if any
+    failure = result.get("failure")
+    reason = f"\t{failure['reason']}: {failure['message']}" if failure else ""
+    return f"{result['id']}\t{result['status']}\t{name}{reason}"
+
+
+def list_line(item: View) -> str:
+    return "\t".join(
+        [
+            item["id"],
+            item["status"],
+            item["mime_type"] or "-",
+            human_size(item["size"]),
+            item["filename"],
+        ]
+    )
+
+
+def describe(view: View) -> None:
+    facts = {
+        "id": view["id"],
+        "filename": view["filename"],
+        "status": view["status"],
+        "size": f"{human_size(view['size'])} ({view['size']} bytes)",
+        "uploaded as": view["content_type"],
+        "sniffed type": view["mime_type"] or "-",
+        "sha256": view["sha256"],
+        "run": view["run"],
+        "workflow": view["workflow_id"],
+        "temporal": view["links"]["temporal"],
+    }
+    for name, value in facts.items():
+        print(f"{name + ':':14}{value}")
+    if results := view["results"]:
+        details = ", ".join(f"{k}={v}" for k, v in results["details"].items())
+        pages = f", {results['page_count']} pages" if results["page_count"] is not None else ""
+        print(f"{'results:':14}{results['kind']}{pages}, {results['char_count']} characters")
+        if details:
+            print(f"{'':14}{details}")
+    if failure := view["failure"]:
+        print(f"{'failure:':14}{failure['reason']}: {failure['message']}")
+    if summary := view["summary"]:
+        print(f"{'summary:':14}{summary['text']}")
+        print(f"{'':14}({summary['source']}, {summary['model']})")
+    print("history:")
+    for entry in view["history"]:
+        print(f"  {entry['at']}  {entry['type']}")
