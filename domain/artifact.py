@@ -7,12 +7,13 @@ Every state change is a domain event; the command methods below ARE those events
 from __future__ import annotations
 
 import re
-import unicodedata
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
+
+from domain.filenames import sanitise_filename
 
 
 class ArtifactError(Exception):
@@ -42,37 +43,7 @@ class ArtifactStatus(StrEnum):
     FAILED = "failed"
 
 
-MAX_FILENAME_LENGTH = 255
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
-
-
-def _invisible(ch: str) -> bool:
-    category = unicodedata.category(ch)
-    return category[0] == "C" or category in ("Zl", "Zp")
-
-
-def sanitise_filename(name: str) -> str:
-    """The client's filename reduced to a display name that is safe to store and show.
-
-    Directory parts are dropped; control and invisible characters and path separators are
-    replaced with "_"; the length is capped (keeping the extension). It is never used as a
-    path: blobs get server names.
-    """
-    name = unicodedata.normalize("NFC", name)
-    name = re.split(r"[/\\]", name)[-1]
-    # Invisible and control characters of any script (C1 controls, bidi overrides that make
-    # "invoice\u202etxt.exe" display as "invoiceexe.txt", zero-width, line separators) are
-    # turned into NUL first, so that _UNSAFE replaces each run of them with one "_".
-    name = "".join("\x00" if _invisible(ch) else ch for ch in name)
-    name = _UNSAFE.sub("_", name).strip(" .")
-    if len(name) > MAX_FILENAME_LENGTH:
-        stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 16:
-            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
-        else:
-            name = name[:MAX_FILENAME_LENGTH]
-    return name or "unnamed"
 
 
 def workflow_id_for(artifact_id: UUID, run: int = 0) -> str:
@@ -352,6 +323,5 @@ __all__ = [
     "ReprocessingRequested",
     "StaleRun",
     "SummaryCandidateAdded",
-    "sanitise_filename",
     "workflow_id_for",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.artifact import sanitise_filename
+from domain.filenames import sanitise_filename
 from infrastructure.api.uploads import FRAMING_ALLOWANCE
 from tests.fakes import FakeCatalog
 from tests.unit.test_api import (

@@ -11,7 +11,6 @@ from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic
 
 from domain.artifact import (
-    MAX_FILENAME_LENGTH,
     Artifact,
     ArtifactCreated,
     ArtifactProcessed,
@@ -24,8 +23,8 @@ from domain.artifact import (
     ReprocessingRequested,
     StaleRun,
     SummaryCandidateAdded,
-    sanitise_filename,
 )
+from domain.filenames import MAX_FILENAME_LENGTH, sanitise_filename
 
 CONTENT = b"%PDF-1.4 a tiny document"
 SHA256 = hashlib.sha256(CONTENT).hexdigest()
