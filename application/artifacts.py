@@ -50,26 +50,6 @@ class ArtifactsApplication(Application[UUID]):
     name = "Artifacts"
     last_written_position = 0
 
-    def create_artifact(
-        self,
-        *,
-        filename: str,
-        content_type: str,
-        size: int,
-        sha256: str,
-        storage_location: str,
-    ) -> UUID:
-        """Records a stored upload as a new artifact (``ArtifactCreated``); returns its id."""
-        artifact = Artifact.create(
-            filename=filename,
-            content_type=content_type,
-            size=size,
-            sha256=sha256,
-            storage_location=storage_location,
-        )
-        self._save(artifact)
-        return artifact.id
-
     def create_artifact_once(
         self,
         *,
@@ -80,7 +60,8 @@ class ArtifactsApplication(Application[UUID]):
         sha256: str,
         storage_location: str,
     ) -> CreatedArtifact:
-        """Like ``create_artifact``, at most once per ``idempotency_key``.
+        """Records a stored upload as a new artifact (``ArtifactCreated``), at most once per
+        ``idempotency_key``.
 
         The artifact's id is derived from the key (uuid5), so no index or second aggregate
         is needed: the event store's optimistic concurrency control makes the second
@@ -190,16 +171,7 @@ class ArtifactsApplication(Application[UUID]):
 
     def processing_request_for(self, artifact_id: UUID, *, run: int) -> ProcessingRequest:
         """The request for the artifact's processing run ``run``."""
-        artifact = self.get_artifact(artifact_id)
-        return ProcessingRequest(
-            artifact_id=artifact.id,
-            storage_location=artifact.storage_location,
-            filename=artifact.filename,
-            content_type=artifact.content_type,
-            size=artifact.size,
-            sha256=artifact.sha256,
-            run=run,
-        )
+        return processing_request(self.get_artifact(artifact_id), run=run)
 
     def history(self, artifact_id: UUID) -> list[HistoryEntry]:
         """The artifact's domain events, oldest first: what happened to the file."""
@@ -233,13 +205,18 @@ def artifact_id_for(idempotency_key: str) -> UUID:
     return uuid5(IDEMPOTENCY_NAMESPACE, idempotency_key)
 
 
-def processing_request(created: ArtifactCreated) -> ProcessingRequest:
-    """The processing request that an ``ArtifactCreated`` event calls for."""
+def processing_request(artifact: Artifact | ArtifactCreated, *, run: int = 0) -> ProcessingRequest:
+    """The request for processing run ``run`` of an artifact.
+
+    From the aggregate, or straight from its ``ArtifactCreated`` event: the event carries the
+    same upload facts, so the upload's own run needs no read of the event store.
+    """
     return ProcessingRequest(
-        artifact_id=created.originator_id,
-        storage_location=created.storage_location,
-        filename=created.filename,
-        content_type=created.content_type,
-        size=created.size,
-        sha256=created.sha256,
+        artifact_id=artifact.id if isinstance(artifact, Artifact) else artifact.originator_id,
+        storage_location=artifact.storage_location,
+        filename=artifact.filename,
+        content_type=artifact.content_type,
+        size=artifact.size,
+        sha256=artifact.sha256,
+        run=run,
     )

@@ -168,13 +168,14 @@ async def start_directly(
         writer = blobs.writer()
         writer.write(text(i))
         blob = writer.commit()
-        artifact_id = app.create_artifact(
+        artifact_id = app.create_artifact_once(
+            idempotency_key=None,
             filename=f"e2e-{i}.txt",
             content_type="text/plain",
             size=blob.size,
             sha256=blob.sha256,
             storage_location=blob.location,
-        )
+        ).id
         return app.processing_request_for(artifact_id, run=0)
 
     async def one(i: int) -> None:

@@ -236,7 +236,7 @@ def _upload_directly(settings: Settings, pdf: Path) -> ProcessingRequest:
             "sha256": hashlib.sha256(data).hexdigest(),
             "storage_location": location,
         }
-        artifact_id = app.create_artifact(**fields)  # type: ignore[arg-type]
+        artifact_id = app.create_artifact_once(idempotency_key=None, **fields).id  # type: ignore[arg-type]
     finally:
         app.close()
     return ProcessingRequest(artifact_id=artifact_id, **fields)  # type: ignore[arg-type]

@@ -86,7 +86,8 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
 
 def _create_backlog(app: ArtifactsApplication, n: int) -> None:
     for i in range(n):
-        app.create_artifact(
+        app.create_artifact_once(
+            idempotency_key=None,
             filename=f"bench-{i}.txt",
             content_type="text/plain",
             size=10_240,

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from temporalio import activity
 
-from infrastructure.temporal import worker
+from infrastructure.di.container import temporal_worker
+from infrastructure.signals import run_process
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import RECORD_PROCESSING_RESULT, ProcessingResult
 
@@ -37,7 +38,6 @@ class FailingAfterWriting(ArtifactActivities):
 
 
 if __name__ == "__main__":
-    # The entrypoint builds its activities from this module global; the rest of the
-    # worker (settings, container, client, shutdown) stays the real one.
-    worker.ArtifactActivities = FailingAfterWriting  # type: ignore[attr-defined]
-    worker.main()
+    # Only the activities are faulty; the rest of the worker (settings, client, shutdown)
+    # is the real one.
+    run_process(lambda settings: temporal_worker(settings, activities_class=FailingAfterWriting))

@@ -30,13 +30,14 @@ def test_fifty_concurrent_writers_to_one_artifact_keep_its_stream_gapless_and_lo
 ) -> None:
     owner = ArtifactsApplication(env=application_env(settings))  # creates the tables
     try:
-        artifact_id = owner.create_artifact(
+        artifact_id = owner.create_artifact_once(
+            idempotency_key=None,
             filename="contended.txt",
             content_type="text/plain",
             size=1,
             sha256="0" * 64,
             storage_location="contended",
-        )
+        ).id
     finally:
         owner.close()
 

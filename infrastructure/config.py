@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -161,6 +160,10 @@ class Settings(BaseSettings):
         return self
 
     def _apply_postgres_dsn(self, dsn: str) -> None:
+        # Imported only when a DSN is given: psycopg needs libpq, and the SQLite default
+        # must start on a machine without it.
+        from psycopg.conninfo import conninfo_to_dict
+
         try:
             parts = conninfo_to_dict(dsn)
         except Exception as err:  # psycopg names the problem; the DSN itself may hold a secret

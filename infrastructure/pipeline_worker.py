@@ -36,25 +36,23 @@ from eventsourcing.utils import get_topic
 from application.artifacts import ArtifactsApplication, processing_request
 from application.ports import WorkflowOrchestrator
 from domain.artifact import ArtifactCreated, ReprocessingRequested, workflow_id_for
-from infrastructure.config import Settings
-from infrastructure.di.container import add_temporal, build_container
-from infrastructure.eventstore import tracking_recorder
-from infrastructure.eventstore.following import Progress, follow
-from infrastructure.healthcheck import beat, heartbeat_path
-from infrastructure.logging import configure_logging
-from infrastructure.metrics import ConsumerMetrics, serve_metrics, watch_lag
-from infrastructure.signals import stop_on_signals
-from infrastructure.temporal.connection import connect_with_retry
+from infrastructure.eventstore.consumer import Consumer
+from infrastructure.eventstore.following import Progress
+from infrastructure.metrics import ConsumerMetrics
+from infrastructure.signals import run_process
 
 log = structlog.get_logger(__name__)
 
 CONSUMER = "pipeline_worker"
 # The upload's run and every reprocessing run each start one workflow.
-TOPICS = [get_topic(ArtifactCreated), get_topic(ReprocessingRequested)]
+TOPICS = (get_topic(ArtifactCreated), get_topic(ReprocessingRequested))
 _END = object()
 
 
-class PipelineWorker:
+class PipelineWorker(Consumer):
+    name = CONSUMER
+    topics = TOPICS
+
     def __init__(
         self,
         artifacts: ArtifactsApplication,
@@ -67,46 +65,21 @@ class PipelineWorker:
         stall_seconds: float = 30.0,
         metrics: ConsumerMetrics | None = None,
     ) -> None:
-        self._artifacts = artifacts
-        self.metrics = metrics or ConsumerMetrics(CONSUMER)
+        super().__init__(artifacts, stall_seconds=stall_seconds, metrics=metrics)
         self._tracking = tracking
         self._orchestrator = orchestrator
         self._max_in_flight = max_in_flight
         self._drain_seconds = drain_seconds
         self._max_retry_delay = max_retry_delay
-        self._stall_seconds = stall_seconds
 
     @property
     def position(self) -> int | None:
-        """The last recorded position (a notification id of the application sequence)."""
         return self._tracking.max_tracking_id(self._artifacts.name)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Processes events until ``stop`` is set.
+    def _settings_to_log(self) -> dict[str, object]:
+        return {"max_in_flight": self._max_in_flight}
 
-        A subscription that fails, ends or stalls is replaced by a new one from the recorded
-        position (``infrastructure.eventstore.following``), so a dropped database connection
-        delays starts but never ends the worker.
-        """
-        log.info("pipeline_worker_started", max_in_flight=self._max_in_flight)
-        try:
-            await follow(
-                self._follow_once,
-                stop,
-                consumer=CONSUMER,
-                recorder=self._artifacts.recorder,
-                topics=TOPICS,
-                stall_seconds=self._stall_seconds,
-            )
-        finally:
-            try:
-                position = await asyncio.to_thread(lambda: self.position)
-            except Exception:  # the store is away; the position is safe where it is
-                position = None
-            log.info("pipeline_worker_stopped", position=position)
-
-    async def _follow_once(self, end: asyncio.Event, progress: Progress) -> None:
-        """One subscription: from the recorded position until ``end`` is set or it fails."""
+    async def _session(self, end: asyncio.Event, progress: Progress) -> None:
         position = await asyncio.to_thread(lambda: self.position)
         # Subscribing is a network call on EventStoreDB (and PostgreSQL); one that hangs is a
         # stall too.
@@ -171,9 +144,8 @@ class PipelineWorker:
 
     async def _start(self, event: ArtifactCreated | ReprocessingRequested) -> bool:
         if isinstance(event, ReprocessingRequested):
-            request = await asyncio.to_thread(
-                self._artifacts.processing_request_for, event.originator_id, run=event.run
-            )
+            artifact = await asyncio.to_thread(self._artifacts.get_artifact, event.originator_id)
+            request = processing_request(artifact, run=event.run)
         else:
             request = processing_request(event)
         # Each start is a task of its own, so what is bound here stays with this artifact.
@@ -264,45 +236,10 @@ def _read(
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings)
-    asyncio.run(_main(settings))
+    # Imported here: the composition root imports this module.
+    from infrastructure.di.container import pipeline_worker
 
-
-async def _main(settings: Settings) -> None:
-    stop = stop_on_signals()
-    container = build_container(settings)
-    client = await connect_with_retry(settings, stop)
-    if client is None:
-        return
-    add_temporal(container, client)
-    worker = PipelineWorker(
-        container[ArtifactsApplication],
-        tracking_recorder(settings, CONSUMER),
-        container[WorkflowOrchestrator],  # type: ignore[type-abstract]
-        max_in_flight=settings.pipeline_max_in_flight,
-        stall_seconds=settings.subscription_stall_seconds,
-    )
-    serve_metrics(
-        worker.metrics.registry, settings.metrics_host, settings.pipeline_worker_metrics_port
-    )
-    helpers = [
-        asyncio.create_task(beat(heartbeat_path(settings, CONSUMER), stop)),
-        asyncio.create_task(
-            watch_lag(
-                worker.metrics,
-                container[ArtifactsApplication].recorder,
-                TOPICS,
-                lambda: worker.position,
-                stop,
-            )
-        ),
-    ]
-    try:
-        await worker.run(stop)
-    finally:
-        for helper in helpers:
-            helper.cancel()
+    run_process(pipeline_worker)
 
 
 if __name__ == "__main__":

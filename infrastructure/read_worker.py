@@ -1,27 +1,25 @@
 """``read_worker``: keeps the read model (the artifact list) up to date with the event store.
 
-eventsourcing's projection machinery does the work: its projection runner subscribes to the
-``Artifacts`` application sequence after the position the view has recorded, and on its
-own thread feeds each event with its tracking record to ``ArtifactListProjection``, whose
-view writes the row change and the tracking record in one transaction. So each event
-changes the view exactly once, and a restart resumes exactly where the last commit left off.
+Each session subscribes to the ``Artifacts`` application sequence (eventsourcing's
+``ApplicationSubscription``) after the position the view has recorded, and on its own thread
+feeds each event with its tracking record to ``ArtifactListProjection``, whose view writes
+the row change and the tracking record in one transaction. So each event changes the view
+exactly once, and a restart resumes exactly where the last commit left off.
 
-Which runner: ``BaseProjectionRunner``, the part of ``ProjectionRunner`` that takes a built
-projection and view. ``ProjectionRunner`` itself would build a second view from prefixed
-environment variables, bypassing ``artifact_catalog`` (the one place that chooses the
-view's store) and leaving no way to see the runner's progress.
+Why not eventsourcing's projection runners: each builds (and closes) an application of its
+own, a second one per session beside the process's; and ``ProjectionRunner`` would also
+build a second view from prefixed environment variables, bypassing ``artifact_catalog``
+(the one place that chooses the view's store). The loop they run is the few lines below.
 
-Why the follower helper too: a runner cannot resubscribe. When its subscription fails (a
-PostgreSQL restart, EventStoreDB dropping a catch-up subscription) or ends, it stops, and
-when the subscription stalls silently it never notices. So each runner is one *session* of
-``infrastructure.eventstore.following.follow``, as the pipeline worker's subscriptions are:
-a session that fails, ends or stalls is replaced by a new runner from the recorded position,
+Sessions come from ``infrastructure.eventstore.following.follow``, as the pipeline worker's
+do: a subscription that fails (a PostgreSQL restart, EventStoreDB dropping a catch-up
+subscription), ends or stalls silently is replaced by a new one from the recorded position,
 after a backoff, and the worker keeps running.
 
-Stopping: SIGTERM or SIGINT sets the stop event; the session stops its runner (its
-subscription ends, its thread finishes the event in hand, which is committed with its
-position or not at all), waits for the runner's threads, and the process exits 0. A runner
-thread stuck in a database call holds the exit until that call returns or times out.
+Stopping: SIGTERM or SIGINT sets the stop event; the session stops its subscription, its
+thread finishes the event in hand (committed with its position or not at all) and ends, and
+the process exits 0. A thread stuck in a database call holds the exit until that call
+returns or times out.
 
 Run: ``python -m infrastructure.read_worker`` (``make run-read-worker``).
 """
@@ -31,34 +29,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from eventsourcing.persistence import ApplicationRecorder, Tracking
-from eventsourcing.projection import BaseProjectionRunner
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import ApplicationSubscription
 
 from application.artifacts import ArtifactsApplication
-from infrastructure.config import Settings
-from infrastructure.di.container import build_container
-from infrastructure.eventstore import application_env, created_alongside_others
-from infrastructure.eventstore.following import Progress, follow
-from infrastructure.healthcheck import beat, heartbeat_path
-from infrastructure.logging import configure_logging
-from infrastructure.metrics import ConsumerMetrics, serve_metrics, watch_lag
-from infrastructure.read_model import (
-    APPLICATION,
-    CONSUMER,
-    ArtifactListProjection,
-    ArtifactListView,
-    artifact_catalog,
-)
-from infrastructure.signals import stop_on_signals
+from infrastructure.eventstore.consumer import Consumer
+from infrastructure.eventstore.following import Progress
+from infrastructure.metrics import ConsumerMetrics
+from infrastructure.read_model import APPLICATION, ArtifactListProjection, ArtifactListView
+from infrastructure.signals import run_process
 
 log = structlog.get_logger(__name__)
 
-PROCESS = "read_worker"
-Runner = BaseProjectionRunner[ArtifactsApplication]
+CONSUMER = "read_worker"
+Subscription = ApplicationSubscription[Any]
 
 
 class _ReportingProjection(ArtifactListProjection):
@@ -74,80 +61,67 @@ class _ReportingProjection(ArtifactListProjection):
         self._progress.recorded = tracking.notification_id
 
 
-class ReadWorker:
+class ReadWorker(Consumer):
+    name = CONSUMER
+    topics = ArtifactListProjection.topics
+
     def __init__(
         self,
         view: ArtifactListView,
-        app_env: Mapping[str, str],
-        recorder: ApplicationRecorder,
+        artifacts: ArtifactsApplication,
         *,
         stall_seconds: float = 30.0,
         metrics: ConsumerMetrics | None = None,
     ) -> None:
-        """``app_env`` configures each runner's own ``ArtifactsApplication``; ``recorder``
-        (the event store's) is where the stall watch looks for events left waiting."""
+        """``artifacts`` is the process's one application: every session subscribes to it."""
+        super().__init__(artifacts, stall_seconds=stall_seconds, metrics=metrics)
         self._view = view
-        self._app_env = dict(app_env)
-        self._recorder = recorder
-        self._stall_seconds = stall_seconds
-        self.metrics = metrics or ConsumerMetrics(PROCESS)
 
     @property
     def position(self) -> int | None:
-        """The last position the view recorded (a notification id of the application)."""
         return self._view.max_tracking_id(APPLICATION)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Projects events until ``stop`` is set, resubscribing whenever a runner ends."""
-        log.info("read_worker_started", position=await asyncio.to_thread(lambda: self.position))
-        try:
-            await follow(
-                self._session,
-                stop,
-                consumer=CONSUMER,
-                recorder=self._recorder,
-                topics=ArtifactListProjection.topics,
-                stall_seconds=self._stall_seconds,
-            )
-        finally:
-            try:
-                position = await asyncio.to_thread(lambda: self.position)
-            except Exception:  # the store is away; the position is safe where it is
-                position = None
-            log.info("read_worker_stopped", position=position)
-
     async def _session(self, end: asyncio.Event, progress: Progress) -> None:
-        """One runner: from the recorded position until ``end`` is set or it stops."""
-        runner = await self._start_runner(end, progress)
-        if runner is None:
+        subscription = await self._subscribe(end, progress)
+        if subscription is None:
             return
         log.info("read_worker_subscribed", position=progress.recorded)
+        failures: list[BaseException] = []
+        projecting = threading.Thread(
+            target=_project,
+            args=(subscription, _ReportingProjection(self._view, progress), failures),
+            name=f"{CONSUMER}-projection",
+            daemon=True,
+        )
+        projecting.start()
         ending = asyncio.ensure_future(end.wait())
-        # The runner sets is_interrupted when it is stopped and when its thread ended.
-        runner_stopped = asyncio.ensure_future(asyncio.to_thread(runner.is_interrupted.wait))
+        projected = asyncio.ensure_future(asyncio.to_thread(projecting.join))
         try:
-            await asyncio.wait({ending, runner_stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({ending, projected}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            runner.stop()
+            # The thread finishes the event in hand, which is committed with its position
+            # or not at all, and ends.
+            subscription.stop()
             ending.cancel()
-            await asyncio.gather(ending, runner_stopped, return_exceptions=True)
-            # Joins the runner's threads, closes its application, and re-raises the error
-            # that ended its thread, if one did: then ``follow`` resubscribes.
-            await asyncio.to_thread(runner.__exit__, None, None, None)
+            await asyncio.gather(ending, projected, return_exceptions=True)
+            # Waits for the subscription's own threads (PostgreSQL's listener, say).
+            await asyncio.to_thread(subscription.__exit__, None, None, None)
+        if failures:  # then ``follow`` resubscribes
+            raise failures[0]
 
-    async def _start_runner(self, end: asyncio.Event, progress: Progress) -> Runner | None:
+    async def _subscribe(self, end: asyncio.Event, progress: Progress) -> Subscription | None:
         # Subscribing is a network call on PostgreSQL and EventStoreDB, and can hang. It runs
-        # on a daemon thread so that a stop is never held up by it: a runner that arrives
-        # after the session gave up waiting is stopped at once.
-        started: concurrent.futures.Future[Runner] = concurrent.futures.Future()
+        # on a daemon thread so that a stop is never held up by it: a subscription that
+        # arrives after the session gave up waiting is stopped at once.
+        started: concurrent.futures.Future[Subscription] = concurrent.futures.Future()
 
-        def start() -> None:
+        def subscribe() -> None:
             try:
-                started.set_result(self._new_runner(progress))
+                started.set_result(self._new_subscription(progress))
             except BaseException as err:
                 started.set_exception(err)
 
-        threading.Thread(target=start, name=f"{PROCESS}-subscribe", daemon=True).start()
+        threading.Thread(target=subscribe, name=f"{CONSUMER}-subscribe", daemon=True).start()
         starting = asyncio.wrap_future(started)
         ending = asyncio.ensure_future(end.wait())
         waiters: set[asyncio.Future[Any]] = {starting, ending}
@@ -157,65 +131,37 @@ class ReadWorker:
             ending.cancel()
         if starting.done():
             return starting.result()
-        started.add_done_callback(_stop_late_runner)
+        started.add_done_callback(_stop_late_subscription)
         return None
 
-    def _new_runner(self, progress: Progress) -> Runner:
+    def _new_subscription(self, progress: Progress) -> Subscription:
+        position = self.position
         # Marked subscribed before subscribing: a subscription that hangs while events wait
         # is then a stall, which the watch ends.
-        progress.start_at(self.position)
-        return created_alongside_others(
-            lambda: BaseProjectionRunner(
-                projection=_ReportingProjection(self._view, progress),
-                application_class=ArtifactsApplication,
-                tracking_recorder=self._view,
-                topics=ArtifactListProjection.topics,
-                env=self._app_env,
-            )
-        )
+        progress.start_at(position)
+        return ApplicationSubscription(self._artifacts, gt=position, topics=self.topics)
 
 
-def _stop_late_runner(started: concurrent.futures.Future[Runner]) -> None:
+def _project(
+    subscription: Subscription, projection: ArtifactListProjection, failures: list[BaseException]
+) -> None:
+    try:
+        for domain_event, tracking in subscription:
+            projection.process_event(domain_event, tracking)
+    except BaseException as err:
+        failures.append(err)
+
+
+def _stop_late_subscription(started: concurrent.futures.Future[Subscription]) -> None:
     if not started.cancelled() and started.exception() is None:
         started.result().stop()
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings)
-    asyncio.run(_main(settings))
+    # Imported here: the composition root imports this module.
+    from infrastructure.di.container import read_worker
 
-
-async def _main(settings: Settings) -> None:
-    stop = stop_on_signals()
-    container = build_container(settings)
-    recorder = await asyncio.to_thread(lambda: container[ArtifactsApplication].recorder)
-    view = await asyncio.to_thread(artifact_catalog, settings)
-    worker = ReadWorker(
-        view,
-        application_env(settings),
-        recorder,
-        stall_seconds=settings.subscription_stall_seconds,
-    )
-    serve_metrics(worker.metrics.registry, settings.metrics_host, settings.read_worker_metrics_port)
-    helpers = [
-        asyncio.create_task(beat(heartbeat_path(settings, PROCESS), stop)),
-        asyncio.create_task(
-            watch_lag(
-                worker.metrics,
-                recorder,
-                ArtifactListProjection.topics,
-                lambda: worker.position,
-                stop,
-            )
-        ),
-    ]
-    try:
-        await worker.run(stop)
-    finally:
-        for helper in helpers:
-            helper.cancel()
-        view.close()
+    run_process(read_worker)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication
 from domain.artifact import ArtifactCreated, ArtifactProcessed
-from infrastructure.config import Settings
-from infrastructure.di.container import build_container
 
 DEFAULT_GRACE_SECONDS = 3600
 PAGE = 500
@@ -49,6 +47,23 @@ class SweepReport:
             f"{self.referenced} blobs referenced; {verb} {len(self.orphans)} orphaned blobs "
             f"and {len(self.temp_files)} temporary files, {self.bytes} bytes"
         )
+
+
+@dataclass(frozen=True)
+class OrphanSweep:
+    """One sweep of the configured stores (``python -m infrastructure.sweep_orphans``)."""
+
+    artifacts: ArtifactsApplication
+    blob_root: Path
+
+    def __call__(self, *, older_than: float, dry_run: bool) -> SweepReport:
+        """Sweeps (see ``sweep_orphans``), then closes the application."""
+        try:
+            return sweep_orphans(
+                self.artifacts, self.blob_root, older_than=older_than, dry_run=dry_run
+            )
+        finally:
+            self.artifacts.close()
 
 
 def referenced_locations(artifacts: ArtifactsApplication, page_size: int = PAGE) -> set[str]:
@@ -140,14 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.older_than < 0:
         parser.error("--older-than must not be negative")
 
-    settings = Settings()
-    artifacts = build_container(settings)[ArtifactsApplication]
-    try:
-        report = sweep_orphans(
-            artifacts, settings.blob_dir, older_than=args.older_than, dry_run=args.dry_run
-        )
-    finally:
-        artifacts.close()
+    # Imported here: the composition root imports this module.
+    from infrastructure.di.container import orphan_sweep
+
+    report = orphan_sweep()(older_than=args.older_than, dry_run=args.dry_run)
     for path in [*report.orphans, *report.temp_files]:
         print(("deleted " if report.deleted else "orphan ") + str(path))
     print(report.summary())

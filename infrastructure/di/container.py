@@ -1,11 +1,25 @@
-"""The composition root: the one place that builds the service's parts.
+"""The composition root: one function per process, each returning it ready to run.
 
-Only entrypoints (the API, the pipeline worker, the Temporal worker) call it. Tests
-build the parts they need directly, with fakes at the ports.
+Each builds the process from settings with the real adapters; tests, bench and the fault
+suite pass fakes or test settings by keyword. Every entrypoint only sets up logging and
+signals and calls its function here (``infrastructure.signals.run_process``).
+
+A process imports only what it runs: what only the Temporal worker needs (the activities,
+the parsers, the workflow module, the summarizers) is imported inside the functions that
+build it, so the API and the event-store workers never load libmagic, Pillow or PDFium.
 """
+
+# lagom keys each service by its port, and ports are Protocols or ABCs: mypy's type-abstract
+# check assumes a type passed as type[X] is instantiated, which lagom never does to a key it
+# has a definition for.
+# mypy: disable-error-code="type-abstract"
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from eventsourcing.persistence import TrackingRecorder
 from lagom import Container, Singleton
 from temporalio.client import Client
 
@@ -13,14 +27,23 @@ from application.artifacts import ArtifactsApplication
 from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from infrastructure.eventstore import application_env, created_alongside_others
-from infrastructure.processing.limits import ProcessLimits
-from infrastructure.processing.pdf import PdfLimits
-from infrastructure.temporal.activities import ProcessingOptions
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
+from infrastructure.eventstore import application_env, created_alongside_others, tracking_recorder
+from infrastructure.eventstore.consumer import ConsumerProcess
+from infrastructure.healthcheck import heartbeat_path
+from infrastructure.pipeline_worker import PipelineWorker
+from infrastructure.read_model import ArtifactListView, artifact_catalog
+from infrastructure.read_worker import ReadWorker
+from infrastructure.signals import Process
+from infrastructure.sweep_orphans import OrphanSweep
+from infrastructure.temporal.connection import ConnectingProcess, metrics_runtime
+
+if TYPE_CHECKING:
+    from infrastructure.processing.options import ProcessingOptions
+    from infrastructure.temporal.activities import ArtifactActivities
 
 
 def build_container(settings: Settings | None = None) -> Container:
+    """What every process shares: its settings and its one ``ArtifactsApplication``."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     container = Container()
@@ -30,16 +53,138 @@ def build_container(settings: Settings | None = None) -> Container:
             lambda: ArtifactsApplication(env=application_env(settings))
         )
     )
-    container[BlobStore] = Singleton(lambda: LocalBlobStore(settings.blob_dir))  # type: ignore[type-abstract]
-    container[Summarizer] = Singleton(lambda: summarizer(settings))  # type: ignore[type-abstract]
-    container[ProcessingOptions] = processing_options(settings)
     return container
 
 
-def summarizer(settings: Settings) -> Summarizer:
+def pipeline_worker(
+    settings: Settings | None = None,
+    *,
+    orchestrator: WorkflowOrchestrator | None = None,
+    artifacts: ArtifactsApplication | None = None,
+) -> Process:
+    """The pipeline worker: a workflow start for each new artifact and reprocessing run.
+
+    Without ``orchestrator`` it starts workflows on Temporal, connecting first.
+    """
+    container = build_container(settings)
+    settings = container[Settings]
+    if artifacts is not None:
+        container[ArtifactsApplication] = artifacts
+    container[TrackingRecorder] = Singleton(
+        lambda: tracking_recorder(settings, PipelineWorker.name)
+    )
+    container[ConsumerProcess] = lambda c: ConsumerProcess(
+        PipelineWorker(
+            c[ArtifactsApplication],
+            c[TrackingRecorder],
+            c[WorkflowOrchestrator],
+            max_in_flight=settings.pipeline_max_in_flight,
+            stall_seconds=settings.subscription_stall_seconds,
+        ),
+        heartbeat=heartbeat_path(settings, PipelineWorker.name),
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.pipeline_worker_metrics_port,
+        closing=[c[ArtifactsApplication].close],
+    )
+    if orchestrator is not None:
+        container[WorkflowOrchestrator] = orchestrator
+        return container[ConsumerProcess]
+
+    # Imported here: the orchestrator imports the workflow module, which no other process
+    # than the workers that start or run workflows loads.
+    from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
+
+    container[WorkflowOrchestrator] = lambda c: TemporalWorkflowOrchestrator(
+        c[Client], settings.temporal_task_queue
+    )
+
+    def connected(client: Client) -> Process:
+        container[Client] = client
+        return container[ConsumerProcess]
+
+    return ConnectingProcess(settings, connected)
+
+
+def read_worker(
+    settings: Settings | None = None, *, artifacts: ArtifactsApplication | None = None
+) -> Process:
+    """The read worker: keeps the read model (the artifact list) up to date."""
+    container = build_container(settings)
+    settings = container[Settings]
+    if artifacts is not None:
+        container[ArtifactsApplication] = artifacts
+    container[ArtifactListView] = Singleton(lambda: artifact_catalog(settings))
+    container[ConsumerProcess] = lambda c: ConsumerProcess(
+        ReadWorker(
+            c[ArtifactListView],
+            c[ArtifactsApplication],
+            stall_seconds=settings.subscription_stall_seconds,
+        ),
+        heartbeat=heartbeat_path(settings, ReadWorker.name),
+        metrics_host=settings.metrics_host,
+        metrics_port=settings.read_worker_metrics_port,
+        closing=[c[ArtifactListView].close, c[ArtifactsApplication].close],
+    )
+    return container[ConsumerProcess]
+
+
+def temporal_worker(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    blob_store: BlobStore | None = None,
+    summarizer: Summarizer | None = None,
+    activities_class: type[ArtifactActivities] | None = None,
+) -> Process:
+    """The Temporal worker: runs ``ProcessArtifactWorkflow`` and its activities.
+
+    Without ``client`` it connects first, with the SDK's metrics endpoint.
+    ``activities_class``: a subclass with faults injected (the fault suite).
+    """
+    # Imported here: the activities load libmagic, Pillow and the parsers, and the worker
+    # the workflow module; only this process needs them.
+    from infrastructure.temporal.activities import ArtifactActivities
+    from infrastructure.temporal.worker import TemporalWorker
+
+    container = build_container(settings)
+    settings = container[Settings]
+    container[BlobStore] = blob_store or LocalBlobStore(settings.blob_dir)
+    container[Summarizer] = summarizer or Singleton(lambda: default_summarizer(settings))
+    activities = activities_class or ArtifactActivities
+    container[ArtifactActivities] = lambda c: activities(
+        c[ArtifactsApplication], c[BlobStore], c[Summarizer], processing_options(settings)
+    )
+
+    def connected(client: Client) -> Process:
+        container[Client] = client
+        return container[TemporalWorker]
+
+    container[TemporalWorker] = lambda c: TemporalWorker(
+        c[Client],
+        c[ArtifactActivities],
+        task_queue=settings.temporal_task_queue,
+        activity_threads=settings.activity_threads,
+        shutdown_grace=timedelta(seconds=settings.shutdown_grace_seconds),
+    )
+    return ConnectingProcess(
+        settings,
+        connected,
+        client=client,
+        runtime=lambda: metrics_runtime(settings.temporal_worker_metrics_address),
+    )
+
+
+def orphan_sweep(settings: Settings | None = None) -> OrphanSweep:
+    """``sweep_orphans``: the blobs no event references, on the configured stores."""
+    container = build_container(settings)
+    settings = container[Settings]
+    return OrphanSweep(container[ArtifactsApplication], settings.blob_dir)
+
+
+def default_summarizer(settings: Settings) -> Summarizer:
     """The configured summarizer: offline LexRank, or an OpenAI-compatible endpoint."""
     # Imported here: sumy (nltk) and openai take seconds to import, and only the Temporal
-    # worker summarizes; the API and the other workers start without them.
+    # worker summarizes.
     from infrastructure.processing.summarizer import (
         LexRankSummarizer,
         OpenAICompatibleSummarizer,
@@ -63,6 +208,12 @@ def summarizer(settings: Settings) -> Summarizer:
 
 
 def processing_options(settings: Settings) -> ProcessingOptions:
+    """The content-processing limits the settings choose."""
+    # Imported here, as the activities are: only the Temporal worker processes content.
+    from infrastructure.processing.limits import ProcessLimits
+    from infrastructure.processing.options import ProcessingOptions
+    from infrastructure.processing.pdf import PdfLimits
+
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -76,13 +227,4 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         ),
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
-    )
-
-
-def add_temporal(container: Container, client: Client) -> None:
-    """Registers the process's one Temporal client and what is built on it."""
-    settings = container[Settings]
-    container[Client] = client
-    container[WorkflowOrchestrator] = Singleton(  # type: ignore[type-abstract]
-        lambda: TemporalWorkflowOrchestrator(client, settings.temporal_task_queue)
     )

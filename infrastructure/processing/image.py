@@ -13,12 +13,11 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from application.processing import FailureReason, UnprocessableContent
+from infrastructure.processing.options import DEFAULT_MAX_PIXELS
 
 # The formats the service accepts (application.processing.IMAGE_TYPES); Pillow tries
 # no other plugin on an upload, which keeps its attack surface to these parsers.
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP")
-# Pillow's own decompression-bomb threshold (about 89 megapixels).
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ from eventsourcing.persistence import InfrastructureFactory
 
 from infrastructure.config import Settings
 from infrastructure.eventstore import created_alongside_others, tracking_env
-from infrastructure.read_model.postgres import PostgresArtifactList
-from infrastructure.read_model.projection import CONSUMER, ArtifactListProjection
+from infrastructure.read_model.projection import VIEW_STORE, ArtifactListProjection
 from infrastructure.read_model.sqlite import SQLiteArtifactList
 from infrastructure.read_model.view import APPLICATION, ArtifactListView
 
@@ -36,10 +35,13 @@ def artifact_catalog(settings: Settings) -> ArtifactListView:
         case "sqlite":
             view_class = SQLiteArtifactList
         case "postgres":
+            # Imported only when chosen: psycopg needs libpq, which SQLite set-ups lack.
+            from infrastructure.read_model.postgres import PostgresArtifactList
+
             view_class = PostgresArtifactList
         case _:
             assert_never(settings.tracking_store)
-    env = tracking_env(settings, CONSUMER)
+    env = tracking_env(settings, VIEW_STORE)
     return created_alongside_others(
         lambda: InfrastructureFactory[ArtifactListView].construct(env).tracking_recorder(view_class)
     )
@@ -47,7 +49,7 @@ def artifact_catalog(settings: Settings) -> ArtifactListView:
 
 __all__ = [
     "APPLICATION",
-    "CONSUMER",
+    "VIEW_STORE",
     "ArtifactListProjection",
     "ArtifactListView",
     "artifact_catalog",

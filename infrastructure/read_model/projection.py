@@ -28,12 +28,14 @@ from infrastructure.read_model.view import ArtifactListView
 
 log = structlog.get_logger(__name__)
 
-# The consumer's one name: its tracking (read_model.sqlite3, read_model_tracking), its logs.
-CONSUMER = "read_model"
+# The view's stored name: its SQLite file (read_model.sqlite3) and its PostgreSQL tracking
+# table (read_model_tracking) are named after it. The process that writes it is the
+# read_worker; renaming this would leave existing deployments with an empty view.
+VIEW_STORE = "read_model"
 
 
 class ArtifactListProjection(Projection[ArtifactListView]):
-    name = CONSUMER
+    name = VIEW_STORE
     topics = tuple(
         get_topic(event_class)
         for event_class in (

@@ -13,16 +13,14 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import BinaryIO
 from uuid import UUID
 
 import magic
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from application.artifacts import ArtifactNotFound, ArtifactsApplication
+from application.artifacts import ArtifactsApplication
 from application.ports import (
     BlobNotFound,
     BlobStore,
@@ -32,11 +30,16 @@ from application.ports import (
     SummaryCandidate,
     SummaryUnavailable,
 )
-from application.processing import SUPPORTED_TYPES, ContentKind, UnprocessableContent, content_kind
-from domain.artifact import OutcomeAlreadyRecorded, StaleRun
-from infrastructure.processing.image import DEFAULT_MAX_PIXELS, inspect_image
-from infrastructure.processing.pdf import PdfLimits, PdfProgress, extract_pdf_text
+from application.processing import ContentKind, content_kind
+from infrastructure.processing.image import inspect_image
+from infrastructure.processing.options import ProcessingOptions
+from infrastructure.processing.pdf import PdfProgress, extract_pdf_text
 from infrastructure.processing.text import decode_text, read_text, store_text
+from infrastructure.temporal.failures import (
+    domain_errors_are_permanent,
+    permanent,
+    processing_failures_are_permanent,
+)
 from infrastructure.temporal.models import (
     EXTRACT_CONTENT,
     INSPECT_ARTIFACT,
@@ -57,26 +60,6 @@ log = structlog.get_logger(__name__)
 CHUNK = 1024 * 1024
 # libmagic decides from the first bytes; this much covers every format it knows.
 SNIFF_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ProcessingOptions:
-    """The limits and choices of content processing (from settings)."""
-
-    allowed_types: frozenset[str] = SUPPORTED_TYPES
-    pdf: PdfLimits = field(default_factory=PdfLimits)
-    text_max_bytes: int = 10 * 1024 * 1024
-    image_max_pixels: int = DEFAULT_MAX_PIXELS
-    # The summarizer reads at most this much of the extracted text.
-    summary_input_chars: int = 200_000
-    # How often a step that cannot report progress heartbeats; well inside the workflow's
-    # heartbeat timeout (30 s).
-    heartbeat_every_seconds: float = 5.0
-
-
-def permanent(reason: str, message: str) -> ApplicationError:
-    """A failure that retrying cannot fix; ``reason`` is recorded on the artifact."""
-    return ApplicationError(message, type=reason, non_retryable=True)
 
 
 class MimeSniffer:
@@ -109,7 +92,7 @@ class ArtifactActivities:
     def record_processing_started(self, start: ProcessingStart) -> None:
         """Marks the artifact ``processing`` for this run (a repeat adds nothing)."""
         with _about(start.artifact_id):
-            with _domain_errors_are_permanent():
+            with domain_errors_are_permanent():
                 self._artifacts.record_processing_started(
                     start.artifact_id, run=start.run, workflow_id=start.workflow_id
                 )
@@ -145,7 +128,7 @@ class ArtifactActivities:
             storage_location=request.storage_location,
             size=size,
         )
-        with _processing_failures_are_permanent():
+        with processing_failures_are_permanent():
             kind = content_kind(mime_type, self._options.allowed_types)
         return Inspection(mime_type=mime_type, size=size, kind=kind.value)
 
@@ -157,7 +140,7 @@ class ArtifactActivities:
 
     def _extract(self, job: Extraction) -> ContentFacts:
         kind = ContentKind(job.kind)
-        with _processing_failures_are_permanent(), self._open(job.storage_location) as blob:
+        with processing_failures_are_permanent(), self._open(job.storage_location) as blob:
             if kind is ContentKind.PDF:
                 details = activity.info().heartbeat_details
                 pdf = extract_pdf_text(
@@ -244,7 +227,7 @@ class ArtifactActivities:
     def record_processing_result(self, result: ProcessingResult) -> None:
         """Writes the result and summary back to the aggregate (a repeat adds nothing)."""
         with _about(result.artifact_id):
-            with _domain_errors_are_permanent():
+            with domain_errors_are_permanent():
                 self._artifacts.record_processing_result(
                     result.artifact_id, run=result.run, facts=result.facts, summary=result.summary
                 )
@@ -254,7 +237,7 @@ class ArtifactActivities:
     def record_processing_failure(self, failure: ProcessingFailure) -> None:
         """Writes the failure back to the aggregate (a repeat adds nothing)."""
         with _about(failure.artifact_id):
-            with _domain_errors_are_permanent():
+            with domain_errors_are_permanent():
                 self._artifacts.record_processing_failure(
                     failure.artifact_id,
                     run=failure.run,
@@ -312,23 +295,3 @@ def _about(artifact_id: UUID) -> Iterator[None]:
         artifact_id=str(artifact_id), workflow_id=activity.info().workflow_id
     ):
         yield
-
-
-@contextmanager
-def _processing_failures_are_permanent() -> Iterator[None]:
-    try:
-        yield
-    except UnprocessableContent as err:
-        raise permanent(err.reason.value, err.message) from err
-
-
-@contextmanager
-def _domain_errors_are_permanent() -> Iterator[None]:
-    try:
-        yield
-    except ArtifactNotFound as err:
-        raise permanent("artifact_not_found", str(err)) from err
-    except OutcomeAlreadyRecorded as err:
-        raise permanent("outcome_conflict", str(err)) from err
-    except StaleRun as err:
-        raise permanent("stale_run", str(err)) from err

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from infrastructure.config import Settings
+from infrastructure.signals import Process
 
 log = structlog.get_logger(__name__)
 
@@ -63,3 +65,33 @@ async def connect_with_retry(
         except TimeoutError:
             delay = min(delay * 2, 10.0)
     return None
+
+
+class ConnectingProcess:
+    """Connects the process's one Temporal client, then runs what is built on it.
+
+    The connection is retried while the server is away (``connect_with_retry``); a stop
+    before it succeeds ends the process without building anything.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        build: Callable[[Client], Process],
+        *,
+        client: Client | None = None,
+        runtime: Callable[[], Runtime | None] = lambda: None,
+    ) -> None:
+        """``client``: one already connected (tests); ``runtime``: the SDK runtime to
+        connect with, made only when a connection is."""
+        self._settings = settings
+        self._build = build
+        self._client = client
+        self._runtime = runtime
+
+    async def run(self, stop: asyncio.Event) -> None:
+        client = self._client or await connect_with_retry(
+            self._settings, stop, runtime=self._runtime()
+        )
+        if client is not None:
+            await self._build(client).run(stop)

@@ -15,14 +15,8 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from application.artifacts import ArtifactsApplication
-from application.ports import BlobStore, Summarizer
-from infrastructure.config import Settings
-from infrastructure.di.container import build_container
-from infrastructure.logging import configure_logging
-from infrastructure.signals import stop_on_signals
-from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
-from infrastructure.temporal.connection import connect_with_retry, metrics_runtime
+from infrastructure.signals import run_process
+from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
 log = structlog.get_logger(__name__)
@@ -49,43 +43,50 @@ def build_worker(
     )
 
 
-async def _main(settings: Settings) -> None:
-    stop = stop_on_signals()
-    container = build_container(settings)
-    runtime = metrics_runtime(settings.temporal_worker_metrics_address)
-    client = await connect_with_retry(settings, stop, runtime=runtime)
-    if client is None:
-        return
-    activities = ArtifactActivities(
-        container[ArtifactsApplication],
-        container[BlobStore],  # type: ignore[type-abstract]
-        container[Summarizer],  # type: ignore[type-abstract]
-        container[ProcessingOptions],
-    )
-    with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
-        worker = build_worker(
-            client,
-            activities,
-            executor,
-            task_queue=settings.temporal_task_queue,
-            max_concurrent_activities=settings.activity_threads,
-            shutdown_grace=timedelta(seconds=settings.shutdown_grace_seconds),
-        )
-        async with worker:
-            log.info(
-                "temporal_worker_started",
-                task_queue=settings.temporal_task_queue,
-                temporal_address=settings.temporal_address,
+class TemporalWorker:
+    """The process: a worker polling the task queue until stopped, with its thread pool."""
+
+    def __init__(
+        self,
+        client: Client,
+        activities: ArtifactActivities,
+        *,
+        task_queue: str,
+        activity_threads: int,
+        shutdown_grace: timedelta = timedelta(seconds=20),
+    ) -> None:
+        self._client = client
+        self._activities = activities
+        self._task_queue = task_queue
+        self._activity_threads = activity_threads
+        self._shutdown_grace = shutdown_grace
+
+    async def run(self, stop: asyncio.Event) -> None:
+        with ThreadPoolExecutor(max_workers=self._activity_threads) as executor:
+            worker = build_worker(
+                self._client,
+                self._activities,
+                executor,
+                task_queue=self._task_queue,
+                max_concurrent_activities=self._activity_threads,
+                shutdown_grace=self._shutdown_grace,
             )
-            await stop.wait()
-            log.info("temporal_worker_stopping")
-    log.info("temporal_worker_stopped")
+            async with worker:
+                log.info(
+                    "temporal_worker_started",
+                    task_queue=self._task_queue,
+                    temporal_address=self._client.service_client.config.target_host,
+                )
+                await stop.wait()
+                log.info("temporal_worker_stopping")
+        log.info("temporal_worker_stopped")
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings)
-    asyncio.run(_main(settings))
+    # Imported here: the composition root imports this module.
+    from infrastructure.di.container import temporal_worker
+
+    run_process(temporal_worker)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ class Backend:
         # Where a new consumer starts: None on a fresh store, the head on a shared one.
         self.start = self.writer.recorder.max_notification_id() if name == "eventstoredb" else None
 
-    def app(self) -> ArtifactsApplication:
-        app = ArtifactsApplication(env=application_env(self.settings))
+    def app(self, **env: str) -> ArtifactsApplication:
+        """An application of its own on the backend; ``env`` overrides its environment."""
+        app = ArtifactsApplication(env={**application_env(self.settings), **env})
         self._closers.append(app.close)
         return app
 
@@ -71,13 +72,14 @@ class Backend:
     def upload(self, n: int) -> list[uuid.UUID]:
         """Records ``n`` new artifacts, as the API does after storing their blobs."""
         return [
-            self.writer.create_artifact(
+            self.writer.create_artifact_once(
+                idempotency_key=None,
                 filename=f"file-{i}.txt",
                 content_type="text/plain",
                 size=1,
                 sha256="0" * 64,
                 storage_location=f"blobs/{uuid.uuid4().hex}",
-            )
+            ).id
             for i in range(n)
         ]
 

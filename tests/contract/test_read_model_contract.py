@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from eventsourcing.persistence import Tracking
 
-from infrastructure.eventstore import application_env
 from infrastructure.read_model import APPLICATION, ArtifactListView, artifact_catalog
 from infrastructure.read_worker import ReadWorker
 from tests.contract.backends import Backend, running
@@ -17,7 +16,7 @@ def read_worker(backend: Backend) -> tuple[ReadWorker, ArtifactListView]:
     view = artifact_catalog(backend.settings)
     if backend.start is not None and view.max_tracking_id(APPLICATION) is None:
         view.record_position(Tracking(APPLICATION, backend.start))  # a shared store's head
-    worker = ReadWorker(view, application_env(backend.settings), backend.app().recorder)
+    worker = ReadWorker(view, backend.app())
     return worker, view
 
 

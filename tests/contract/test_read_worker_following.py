@@ -17,7 +17,6 @@ import pytest
 from eventsourcing.persistence import Tracking
 from structlog.testing import capture_logs
 
-from infrastructure.eventstore import application_env
 from infrastructure.read_model import APPLICATION, ArtifactListView, artifact_catalog
 from infrastructure.read_worker import ReadWorker
 from tests.contract.backends import Backend, running
@@ -38,12 +37,7 @@ def read_worker(
     backend: Backend, view: ArtifactListView, *, stall_seconds: float = 30.0, **env: str
 ) -> ReadWorker:
     """A read worker with its own connections; ``env`` overrides its application's."""
-    return ReadWorker(
-        view,
-        {**application_env(backend.settings), **env},
-        backend.app().recorder,
-        stall_seconds=stall_seconds,
-    )
+    return ReadWorker(view, backend.app(**env), stall_seconds=stall_seconds)
 
 
 def start_processing(backend: Backend, artifact_id: UUID) -> None:

@@ -36,7 +36,7 @@ from application.ports import ProcessingRequest, WorkflowOrchestrator
 from domain.artifact import ArtifactCreated, workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from infrastructure.di.container import processing_options, summarizer
+from infrastructure.di.container import default_summarizer, processing_options
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from infrastructure.temporal.activities import ArtifactActivities
@@ -97,13 +97,14 @@ class Pipeline:
             writer.write(content)
             blob = writer.commit()
             ids.append(
-                self.uploader.create_artifact(
+                self.uploader.create_artifact_once(
+                    idempotency_key=None,
                     filename="note.txt",
                     content_type="text/plain",
                     size=blob.size,
                     sha256=hashlib.sha256(content).hexdigest(),
                     storage_location=blob.location,
-                )
+                ).id
             )
         return ids
 
@@ -223,7 +224,7 @@ async def temporal_worker(pipeline: Pipeline) -> AsyncIterator[None]:
     activities = ArtifactActivities(
         pipeline.app(),
         pipeline.blobs,
-        summarizer(pipeline.settings),
+        default_summarizer(pipeline.settings),
         processing_options(pipeline.settings),
     )
     with ThreadPoolExecutor(max_workers=4) as executor:

@@ -62,7 +62,7 @@ def view(settings: Settings) -> Iterator[ArtifactListView]:
 async def projecting(settings: Settings, view: ArtifactListView) -> AsyncIterator[ReadWorker]:
     """The read worker, running until the block ends, then stopped as SIGTERM stops it."""
     watched = ArtifactsApplication(env=application_env(settings))
-    worker = ReadWorker(view, application_env(settings), watched.recorder)
+    worker = ReadWorker(view, watched)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -90,13 +90,14 @@ Command = Callable[[Artifact], object]
 
 
 def upload(writer: ArtifactsApplication, filename: str = "notes.txt", size: int = 10) -> UUID:
-    return writer.create_artifact(
+    return writer.create_artifact_once(
+        idempotency_key=None,
         filename=filename,
         content_type="application/octet-stream",
         size=size,
         sha256="0" * 64,
         storage_location=f"blobs/{uuid.uuid4().hex}",
-    )
+    ).id
 
 
 def then(writer: ArtifactsApplication, artifact_id: UUID, *commands: Command) -> int:

@@ -111,13 +111,14 @@ def upload(settings: Settings, n: int) -> list[ProcessingRequest]:
                 size=blob.size,
                 sha256=hashlib.sha256(content).hexdigest(),
             )
-            artifact_id = app.create_artifact(
+            artifact_id = app.create_artifact_once(
+                idempotency_key=None,
                 filename=request.filename,
                 content_type=request.content_type,
                 size=request.size,
                 sha256=request.sha256,
                 storage_location=request.storage_location,
-            )
+            ).id
             requests.append(dataclasses.replace(request, artifact_id=artifact_id))
         return requests
     finally:

@@ -60,13 +60,14 @@ class Note(Aggregate):
 
 def create(app: ArtifactsApplication, n: int = 1) -> list[UUID]:
     return [
-        app.create_artifact(
+        app.create_artifact_once(
+            idempotency_key=None,
             filename=f"file-{i}.txt",
             content_type="text/plain",
             size=1,
             sha256="0" * 64,
             storage_location=f"00/{i:032x}",
-        )
+        ).id
         for i in range(n)
     ]
 

@@ -26,9 +26,10 @@ from temporalio.testing import ActivityEnvironment
 from application.artifacts import ArtifactsApplication
 from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate, SummaryUnavailable
 from domain.artifact import ArtifactStatus
+from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.pdf import PdfLimits
 from infrastructure.processing.text import PAGE_END
-from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
+from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import (
     Extraction,
     Inspection,
@@ -62,13 +63,14 @@ class World:
     def upload(self, content: bytes, filename: str = "upload.bin") -> ProcessingRequest:
         """Stores ``content`` and creates its artifact, as the API does."""
         blob = self.blobs.put(content)
-        artifact_id = self.artifacts.create_artifact(
+        artifact_id = self.artifacts.create_artifact_once(
+            idempotency_key=None,
             filename=filename,
             content_type="application/octet-stream",
             size=blob.size,
             sha256=blob.sha256,
             storage_location=blob.location,
-        )
+        ).id
         return self.artifacts.processing_request_for(artifact_id, run=0)
 
     def inspect(self, request: ProcessingRequest) -> Inspection:

@@ -72,13 +72,14 @@ def app() -> Iterator[ArtifactsApplication]:
 
 
 def upload(app: ArtifactsApplication, filename: str = "hello.txt") -> UUID:
-    return app.create_artifact(
+    return app.create_artifact_once(
+        idempotency_key=None,
         filename=filename,
         content_type="text/plain",
         size=len(CONTENT),
         sha256=SHA256,
         storage_location=LOCATION,
-    )
+    ).id
 
 
 def stored_topics(app: ArtifactsApplication, artifact_id: UUID) -> list[str]:
@@ -124,8 +125,13 @@ def test_creating_an_artifact_stores_one_artifact_created_event(
 
 def test_invalid_facts_store_nothing(app: ArtifactsApplication) -> None:
     with pytest.raises(InvalidArtifact):
-        app.create_artifact(
-            filename="x", content_type="", size=1, sha256="nope", storage_location=LOCATION
+        app.create_artifact_once(
+            idempotency_key=None,
+            filename="x",
+            content_type="",
+            size=1,
+            sha256="nope",
+            storage_location=LOCATION,
         )
 
     assert app.recorder.max_notification_id() in (None, 0)

@@ -27,9 +27,14 @@ def artifacts() -> Iterator[ArtifactsApplication]:
 
 
 def create(artifacts: ArtifactsApplication) -> UUID:
-    return artifacts.create_artifact(
-        filename="a.txt", content_type="text/plain", size=1, sha256="0" * 64, storage_location="x"
-    )
+    return artifacts.create_artifact_once(
+        idempotency_key=None,
+        filename="a.txt",
+        content_type="text/plain",
+        size=1,
+        sha256="0" * 64,
+        storage_location="x",
+    ).id
 
 
 def gauge(metrics: ConsumerMetrics, name: str) -> float | None:

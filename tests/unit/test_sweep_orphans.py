@@ -57,13 +57,14 @@ def age(path: Path, seconds: float) -> Path:
 
 
 def upload(artifacts: ArtifactsApplication, blob: StoredBlob) -> uuid.UUID:
-    return artifacts.create_artifact(
+    return artifacts.create_artifact_once(
+        idempotency_key=None,
         filename="a.txt",
         content_type="text/plain",
         size=blob.size,
         sha256=blob.sha256,
         storage_location=blob.location,
-    )
+    ).id
 
 
 def process(artifacts: ArtifactsApplication, artifact_id: uuid.UUID, *texts: StoredBlob) -> None:

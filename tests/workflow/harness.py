@@ -21,7 +21,8 @@ from temporalio.worker import Worker
 
 from application.ports import ProcessingRequest
 from domain.artifact import workflow_id_for
-from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
+from infrastructure.processing.options import ProcessingOptions
+from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import ProcessingOutcome
 from infrastructure.temporal.orchestrator import memo_for, search_attributes_for
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
@@ -51,13 +52,14 @@ class Harness:
     def upload(self, content: bytes, filename: str = "upload.bin") -> ProcessingRequest:
         """Stores ``content`` and creates its artifact, as the API does."""
         blob = self.blobs.put(content)
-        artifact_id = self.artifacts.create_artifact(
+        artifact_id = self.artifacts.create_artifact_once(
+            idempotency_key=None,
             filename=filename,
             content_type="application/octet-stream",
             size=blob.size,
             sha256=blob.sha256,
             storage_location=blob.location,
-        )
+        ).id
         return self.artifacts.processing_request_for(artifact_id, run=0)
 
     @asynccontextmanager

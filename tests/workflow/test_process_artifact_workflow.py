@@ -29,8 +29,8 @@ from application.ports import (
     SummaryUnavailable,
 )
 from domain.artifact import ArtifactStatus, workflow_id_for
+from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.text import PAGE_END
-from infrastructure.temporal.activities import ProcessingOptions
 from infrastructure.temporal.models import (
     ARTIFACT_ID,
     ARTIFACT_OUTCOME,

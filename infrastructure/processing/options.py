@@ -1,0 +1,31 @@
+"""The limits and choices of content processing, as the Temporal worker's settings give them.
+
+Configuration only: it imports no parser (PDFium runs in a child process, Pillow and libmagic
+load with the activities), so building the options costs a process nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from application.processing import SUPPORTED_TYPES
+from infrastructure.processing.pdf import PdfLimits
+
+# Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the
+# options do not load Pillow.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    """The limits and choices of content processing (from settings)."""
+
+    allowed_types: frozenset[str] = SUPPORTED_TYPES
+    pdf: PdfLimits = field(default_factory=PdfLimits)
+    text_max_bytes: int = 10 * 1024 * 1024
+    image_max_pixels: int = DEFAULT_MAX_PIXELS
+    # The summarizer reads at most this much of the extracted text.
+    summary_input_chars: int = 200_000
+    # How often a step that cannot report progress heartbeats; well inside the workflow's
+    # heartbeat timeout (30 s).
+    heartbeat_every_seconds: float = 5.0
