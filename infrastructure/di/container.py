@@ -6,6 +6,8 @@ build the parts they need directly, with fakes at the ports.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lagom import Container, Singleton
 from temporalio.client import Client
 
@@ -14,10 +16,9 @@ from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env, created_alongside_others
-from infrastructure.processing.limits import ProcessLimits
-from infrastructure.processing.pdf import PdfLimits
-from infrastructure.temporal.activities import ProcessingOptions
-from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
+
+if TYPE_CHECKING:
+    from infrastructure.temporal.activities import ProcessingOptions
 
 
 def build_container(settings: Settings | None = None) -> Container:
@@ -32,7 +33,6 @@ def build_container(settings: Settings | None = None) -> Container:
     )
     container[BlobStore] = Singleton(lambda: LocalBlobStore(settings.blob_dir))  # type: ignore[type-abstract]
     container[Summarizer] = Singleton(lambda: summarizer(settings))  # type: ignore[type-abstract]
-    container[ProcessingOptions] = processing_options(settings)
     return container
 
 
@@ -63,6 +63,12 @@ def summarizer(settings: Settings) -> Summarizer:
 
 
 def processing_options(settings: Settings) -> ProcessingOptions:
+    # Imported here: they load libmagic, Pillow and the PDF code, which only the Temporal
+    # worker runs; the API process must start without them.
+    from infrastructure.processing.limits import ProcessLimits
+    from infrastructure.processing.pdf import PdfLimits
+    from infrastructure.temporal.activities import ProcessingOptions
+
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -81,6 +87,10 @@ def processing_options(settings: Settings) -> ProcessingOptions:
 
 def add_temporal(container: Container, client: Client) -> None:
     """Registers the process's one Temporal client and what is built on it."""
+    # Imported here: the orchestrator names the workflow class, so it loads the workflow
+    # module, which the API process does not run.
+    from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
+
     settings = container[Settings]
     container[Client] = client
     container[WorkflowOrchestrator] = Singleton(  # type: ignore[type-abstract]

@@ -18,10 +18,10 @@ from temporalio.worker import Worker
 from application.artifacts import ArtifactsApplication
 from application.ports import BlobStore, Summarizer
 from infrastructure.config import Settings
-from infrastructure.di.container import build_container
+from infrastructure.di.container import build_container, processing_options
 from infrastructure.logging import configure_logging
 from infrastructure.signals import stop_on_signals
-from infrastructure.temporal.activities import ArtifactActivities, ProcessingOptions
+from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.connection import connect_with_retry, metrics_runtime
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
@@ -60,7 +60,7 @@ async def _main(settings: Settings) -> None:
         container[ArtifactsApplication],
         container[BlobStore],  # type: ignore[type-abstract]
         container[Summarizer],  # type: ignore[type-abstract]
-        container[ProcessingOptions],
+        processing_options(settings),
     )
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as executor:
         worker = build_worker(
