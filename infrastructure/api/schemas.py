@@ -154,11 +154,6 @@ class ReprocessingAccepted(BaseModel):
     links: Links
 
 
-class ErrorBody(BaseModel):
-    error: str
-    detail: str
-
-
 class HealthCheck(BaseModel):
     ok: bool
     detail: str

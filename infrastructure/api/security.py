@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 from fastapi import Request
@@ -29,32 +29,24 @@ class AnonymousAccessRefused(RuntimeError):  # noqa: N818 - a domain word
     """The API would serve anonymously on an address others can reach."""
 
 
-def api_key_guard(api_keys: Sequence[str]) -> Callable[[Request], str]:
-    """A FastAPI dependency that admits requests with one of ``api_keys``.
+def principal_of(request: Request, api_keys: Sequence[str]) -> str:
+    """The caller of ``request``, admitted by one of ``api_keys``; ``Unauthorized`` otherwise.
 
-    It returns the caller's principal (a digest of its key, never the key itself, or
-    ``anonymous`` when no keys are configured) and keeps it in ``request.state.principal``,
-    so that what a caller names (such as an idempotency key) is scoped to that caller.
+    The principal is a digest of the caller's key (never the key itself), or ``anonymous``
+    when no keys are configured, so that what a caller names (such as an idempotency key)
+    is scoped to that caller.
     """
-    keys = [key.encode() for key in api_keys]
-
-    def guard(request: Request) -> str:
-        if not keys:
-            request.state.principal = ANONYMOUS
-            return ANONYMOUS
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            raise Unauthorized("send an API key as 'Authorization: Bearer KEY'")
-        candidate = presented.strip().encode()
-        # Every key is compared, none skipped after a match: constant time over the set.
-        matches = [hmac.compare_digest(candidate, key) for key in keys]
-        if not any(matches):
-            raise Unauthorized("the API key is not valid")
-        principal = "key-" + hashlib.sha256(candidate).hexdigest()[:16]
-        request.state.principal = principal
-        return principal
-
-    return guard
+    if not api_keys:
+        return ANONYMOUS
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("send an API key as 'Authorization: Bearer KEY'")
+    candidate = presented.strip().encode()
+    # Every key is compared, none skipped after a match: constant time over the set.
+    matches = [hmac.compare_digest(candidate, key.encode()) for key in api_keys]
+    if not any(matches):
+        raise Unauthorized("the API key is not valid")
+    return "key-" + hashlib.sha256(candidate).hexdigest()[:16]
 
 
 def is_loopback(host: str) -> bool:

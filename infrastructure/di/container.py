@@ -16,6 +16,8 @@ build it, so the API and the event-store workers never load libmagic, Pillow or 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ from lagom import Container, Singleton
 from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
+from application.catalog import ArtifactCatalog
 from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
@@ -38,6 +41,9 @@ from infrastructure.sweep_orphans import OrphanSweep
 from infrastructure.temporal.connection import ConnectingProcess, metrics_runtime
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from infrastructure.api.dependencies import TemporalProbe
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.temporal.activities import ArtifactActivities
 
@@ -228,3 +234,69 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
     )
+
+
+def api_app(
+    settings: Settings | None = None,
+    *,
+    artifacts: ArtifactsApplication | None = None,
+    blob_store: BlobStore | None = None,
+    catalog: ArtifactCatalog | None = None,
+    temporal_probe: TemporalProbe | None = None,
+) -> FastAPI:
+    """The API process: the app uvicorn serves, on the real adapters unless given others.
+
+    Without a ``temporal_probe`` the app connects its Temporal client in its lifespan,
+    lazily, so that it serves uploads even while Temporal is down (``/ready`` says so). On
+    shutdown it closes what it built here.
+    """
+    # Imported here: the worker processes never load the web framework.
+    from infrastructure.api.app import create_app
+    from infrastructure.api.dependencies import ApiOptions, ApiServices
+    from infrastructure.read_model import artifact_catalog
+    from infrastructure.temporal.connection import connect
+
+    container = build_container(settings)
+    settings = container[Settings]
+    container[BlobStore] = blob_store or LocalBlobStore(settings.blob_dir)
+    # What this function built, the app closes on shutdown; what it was given, the giver.
+    closes: list[Callable[[], None]] = []
+    if artifacts is None:
+        artifacts = container[ArtifactsApplication]
+        closes.append(artifacts.close)
+    if catalog is None:
+        view = artifact_catalog(settings)
+        closes.append(view.close)
+        catalog = view
+    client: Client | None = None
+
+    async def probe_temporal() -> None:
+        assert client is not None, "probed before the app started"
+        await client.service_client.check_health()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal client
+        if temporal_probe is None:
+            client = await connect(settings, lazy=True)
+        try:
+            yield
+        finally:
+            for close in closes:
+                close()
+
+    services = ApiServices(
+        artifacts=artifacts,
+        blob_store=container[BlobStore],
+        catalog=catalog,
+        temporal_probe=temporal_probe or probe_temporal,
+        options=ApiOptions(
+            max_upload_bytes=settings.max_upload_bytes,
+            read_model_wait_seconds=settings.read_model_wait_seconds,
+            temporal_ui_url=settings.temporal_ui_url,
+            temporal_namespace=settings.temporal_namespace,
+            api_keys=tuple(settings.api_key_list),
+            dedupe_by_sha256=settings.dedupe_by_sha256,
+        ),
+    )
+    return create_app(services, lifespan=lifespan)

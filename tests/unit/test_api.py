@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
@@ -16,9 +17,9 @@ import pytest
 from fastapi import FastAPI
 
 from application.artifacts import ArtifactsApplication
-from application.catalog import ArtifactPage, ArtifactRow
-from application.ports import ContentFacts, SummaryCandidate
-from infrastructure.api.app import TemporalProbe, create_app
+from application.catalog import ArtifactCatalog, ArtifactPage, ArtifactRow
+from application.ports import BlobStore, ContentFacts, SummaryCandidate
+from infrastructure.api.app import ApiOptions, ApiServices, TemporalProbe, create_app
 from infrastructure.api.uploads import MAX_PARTS
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.processing.text import store_text
@@ -47,6 +48,27 @@ def part(name: str, content: bytes, filename: str | None = None, content_type: s
 
 def form(*parts: bytes) -> bytes:
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def app_with(
+    artifacts: ArtifactsApplication,
+    blob_store: BlobStore,
+    *,
+    catalog: ArtifactCatalog | None = None,
+    temporal_probe: TemporalProbe | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    **options: Any,
+) -> FastAPI:
+    """The API app on these services, with ``ApiOptions`` from the keywords left over."""
+    return create_app(
+        ApiServices(
+            artifacts=artifacts,
+            blob_store=blob_store,
+            catalog=catalog,
+            temporal_probe=temporal_probe,
+            options=ApiOptions(max_upload_bytes=max_upload_bytes, **options),
+        )
+    )
 
 
 class Service:
@@ -88,10 +110,9 @@ def build(
 ) -> Service:
     artifacts = in_memory_artifacts()
     blob_store = LocalBlobStore(tmp_path / "blobs")
-    app = create_app(
-        artifacts=artifacts,
-        blob_store=blob_store,
-        max_upload_bytes=MAX_UPLOAD_BYTES,
+    app = app_with(
+        artifacts,
+        blob_store,
         temporal_probe=probe,
         catalog=catalog,
         read_model_wait_seconds=READ_MODEL_WAIT,
@@ -273,10 +294,9 @@ async def test_the_temporal_link_names_the_namespace_and_the_workflow_of_the_run
     tmp_path: Path,
 ) -> None:
     artifacts = in_memory_artifacts()
-    app = create_app(
-        artifacts=artifacts,
-        blob_store=LocalBlobStore(tmp_path / "blobs"),
-        max_upload_bytes=MAX_UPLOAD_BYTES,
+    app = app_with(
+        artifacts,
+        LocalBlobStore(tmp_path / "blobs"),
         temporal_ui_url="https://temporal.example.com/ui",
         temporal_namespace="team a",
     )

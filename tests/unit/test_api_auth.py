@@ -10,12 +10,11 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from infrastructure.api.app import create_app
 from infrastructure.api.security import AnonymousAccessRefused, check_anonymous_access
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from tests.fakes import FakeCatalog, in_memory_artifacts
-from tests.unit.test_api import MULTIPART, form, http_client, part
+from tests.unit.test_api import MULTIPART, app_with, form, http_client, part
 
 KEYS = ["first-key-0123456789", "second-key-abcdefghij"]
 
@@ -23,12 +22,12 @@ KEYS = ["first-key-0123456789", "second-key-abcdefghij"]
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     artifacts = in_memory_artifacts()
-    app = create_app(
-        artifacts=artifacts,
-        blob_store=LocalBlobStore(tmp_path / "blobs"),
+    app = app_with(
+        artifacts,
+        LocalBlobStore(tmp_path / "blobs"),
         max_upload_bytes=4096,
         catalog=FakeCatalog(),
-        api_keys=KEYS,
+        api_keys=tuple(KEYS),
     )
     try:
         async with http_client(app) as client:
@@ -117,9 +116,7 @@ async def test_readiness_and_metrics_need_a_key(client: httpx.AsyncClient, path:
 
 async def test_without_keys_the_api_serves_anonymously(tmp_path: Path) -> None:
     artifacts = in_memory_artifacts()
-    app = create_app(
-        artifacts=artifacts, blob_store=LocalBlobStore(tmp_path / "blobs"), max_upload_bytes=64
-    )
+    app = app_with(artifacts, LocalBlobStore(tmp_path / "blobs"), max_upload_bytes=64)
     try:
         async with http_client(app) as client:
             response = await post_file(client, {})

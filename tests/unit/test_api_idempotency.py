@@ -13,12 +13,11 @@ from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication, CreatedArtifact
 from domain.artifact import ArtifactCreated
-from infrastructure.api.app import create_app
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.eventstore import application_env
 from tests.conftest import make_settings
 from tests.fakes import in_memory_artifacts
-from tests.unit.test_api import MULTIPART, form, http_client, part
+from tests.unit.test_api import MULTIPART, app_with, form, http_client, part
 
 KEYS = ["key-of-client-a-000000", "key-of-client-b-111111"]
 
@@ -35,11 +34,11 @@ class Api:
     def __init__(self, tmp_path: Path, *, dedupe_by_sha256: bool = False) -> None:
         self.blob_root = tmp_path / "blobs"
         self.artifacts = in_memory_artifacts()
-        self.app = create_app(
-            artifacts=self.artifacts,
-            blob_store=LocalBlobStore(self.blob_root),
+        self.app = app_with(
+            self.artifacts,
+            LocalBlobStore(self.blob_root),
             max_upload_bytes=4096,
-            api_keys=KEYS,
+            api_keys=tuple(KEYS),
             dedupe_by_sha256=dedupe_by_sha256,
         )
 

@@ -27,12 +27,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactPage, ArtifactRow
 from application.ports import ContentFacts, SummaryCandidate
-from infrastructure.api.app import create_app
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.cli import main
 from infrastructure.cli.progress import ProgressLine, bar
 from tests.fakes import FakeCatalog, in_memory_artifacts
 from tests.integration.support import free_port
+from tests.unit.test_api import app_with
 
 API_KEY = "cli-test-key"
 SUMMARY = SummaryCandidate(
@@ -148,9 +148,9 @@ def catalog() -> FakeCatalog:
 @pytest.fixture
 def api(tmp_path: Path, catalog: FakeCatalog) -> Iterator[Api]:
     artifacts = in_memory_artifacts()
-    app = create_app(
-        artifacts=artifacts,
-        blob_store=LocalBlobStore(tmp_path / "blobs"),
+    app = app_with(
+        artifacts,
+        LocalBlobStore(tmp_path / "blobs"),
         max_upload_bytes=64 * 1024,
         catalog=catalog,
         read_model_wait_seconds=0.01,

@@ -13,17 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.api.app import create_app
 from infrastructure.blobstore import LocalBlobStore
 from tests.fakes import in_memory_artifacts
+from tests.unit.test_api import app_with
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     artifacts = in_memory_artifacts()
-    app = create_app(
-        artifacts=artifacts, blob_store=LocalBlobStore(tmp_path), max_upload_bytes=1024
-    )
+    app = app_with(artifacts, LocalBlobStore(tmp_path), max_upload_bytes=1024)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         yield client

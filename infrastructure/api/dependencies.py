@@ -1,0 +1,97 @@
+"""What the routes are served with, and the ``Annotated`` dependencies that hand it to them.
+
+``create_app`` keeps the ``ApiServices`` it was assembled with in ``app.state`` once; every
+route names what it needs (``artifacts: Artifacts``) and reads it from there, so a route is a
+plain module-level function that a test reaches through the app built with fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from application.artifacts import ArtifactsApplication
+from application.catalog import ArtifactCatalog
+from application.ports import BlobStore
+from infrastructure.api.observability import ApiMetrics
+from infrastructure.api.security import principal_of
+
+# Answers "is Temporal reachable?" by returning; raises when it is not.
+TemporalProbe = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """The API's settings, as the routes use them (the process reads them from ``Settings``)."""
+
+    max_upload_bytes: int
+    read_model_wait_seconds: float = 1.0
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_namespace: str = "default"
+    api_keys: tuple[str, ...] = ()
+    dedupe_by_sha256: bool = False
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """Everything the API serves from.
+
+    Without a ``catalog`` the list answers 503 (the read model is not configured); without a
+    ``temporal_probe``, ``/ready`` reports Temporal as not configured.
+    """
+
+    artifacts: ArtifactsApplication
+    blob_store: BlobStore
+    options: ApiOptions
+    catalog: ArtifactCatalog | None = None
+    temporal_probe: TemporalProbe | None = None
+
+
+def _services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(_services)]
+
+
+def _artifacts(services: Services) -> ArtifactsApplication:
+    return services.artifacts
+
+
+def _blob_store(services: Services) -> BlobStore:
+    return services.blob_store
+
+
+def _options(services: Services) -> ApiOptions:
+    return services.options
+
+
+def _catalog(services: Services) -> ArtifactCatalog | None:
+    return services.catalog
+
+
+def _metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+def _principal(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> str:
+    return principal_of(request, options.api_keys)
+
+
+Artifacts = Annotated[ArtifactsApplication, Depends(_artifacts)]
+Blobs = Annotated[BlobStore, Depends(_blob_store)]
+Options = Annotated[ApiOptions, Depends(_options)]
+# None when the API runs without a read model: the route refuses (``ReadModelUnavailable``)
+# only once the request is known to be valid, so a malformed query is still a 422.
+Catalog = Annotated[ArtifactCatalog | None, Depends(_catalog)]
+Metrics = Annotated[ApiMetrics, Depends(_metrics)]
+# The caller, admitted by its API key (``Unauthorized`` otherwise). Routers behind the key
+# list ``authenticated`` as a dependency; FastAPI runs it once per request, so a route that
+# also names ``Principal`` gets the same answer.
+Principal = Annotated[str, Depends(_principal)]
+authenticated = Depends(_principal)

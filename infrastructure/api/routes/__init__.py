@@ -1,0 +1,1 @@
+"""The API's routes: one module-level ``APIRouter`` per resource."""
