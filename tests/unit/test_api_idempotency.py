@@ -16,8 +16,8 @@ from domain.artifact import ArtifactCreated
 from infrastructure.api.app import create_app
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.eventstore import application_env
-from tests.conftest import make_settings
 from tests.fakes import in_memory_artifacts
+from tests.support import make_settings
 from tests.unit.test_api import MULTIPART, form, http_client, part
 
 KEYS = ["key-of-client-a-000000", "key-of-client-b-111111"]

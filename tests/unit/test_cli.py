@@ -32,7 +32,7 @@ from infrastructure.blobstore import LocalBlobStore
 from infrastructure.cli import main
 from infrastructure.cli.progress import ProgressLine, bar
 from tests.fakes import FakeCatalog, in_memory_artifacts
-from tests.integration.support import free_port
+from tests.support import free_port
 
 API_KEY = "cli-test-key"
 SUMMARY = SummaryCandidate(

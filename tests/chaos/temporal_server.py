@@ -17,8 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
-from tests.conftest import binary
-from tests.integration.support import Process, free_port, port_is_open, wait_until
+from tests.support import Process, binary, free_port, port_is_open, wait_until
 
 
 class TemporalServer:
