@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every process of the service (API, pipeline worker, Temporal worker); the
+# One image for every process of the service (API, pipeline, read and Temporal workers); the
 # compose file picks the process with `command` and configures it only by environment.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

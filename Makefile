@@ -1,33 +1,48 @@
-# One target per process, `make dev` for all of them. Every target that runs code
-# installs what is missing first (uv, libmagic, the locked environment).
+# One target per process, `make dev` for all of them. Every target installs first what it
+# needs and is missing: uv, libmagic and the locked environment; chromium for `make test` only.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export UV_PYTHON_DOWNLOADS := never
-# uv on PATH, or the one `make install` puts in this Python's site-packages.
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv on PATH, or the one `make install-uv` puts in a venv of its own, .tools/: a system
+# Python may refuse `pip install` into its own site-packages (PEP 668, e.g. Debian's).
+TOOLS := $(CURDIR)/.tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+# apt-get as root, else through sudo.
+APT := $(if $(filter 0,$(shell id -u)),,sudo) apt-get
 DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install dev temporal-dev run run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick chaos chaos-quick
+.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick chaos chaos-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install uv, libmagic and chromium (each if missing) and the locked environment
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+install: install-uv install-libmagic install-env ## Install what the service needs (uv, libmagic, the locked environment), each if missing
+
+install-uv: ## Install uv if it is not on PATH, into .tools/ (a venv of its own, so PEP 668 never refuses it)
+	@command -v uv >/dev/null 2>&1 || [ -x $(TOOLS)/bin/uv ] || { \
+	  echo "installing uv into $(TOOLS)"; \
+	  python3 -m venv $(TOOLS) 2>/dev/null || { \
+	    echo "installing python3-venv (python3 cannot make a venv without it)"; \
+	    $(APT) update -qq && $(APT) install -y -qq python3-venv && python3 -m venv $(TOOLS); }; \
+	  $(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv; }
+
+install-libmagic: ## Install libmagic1 through apt if missing (it sniffs the MIME type of uploads)
 	@ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || { \
 	  echo "installing libmagic1 (needed to sniff MIME types)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libmagic1; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq libmagic1; fi; }
+	  $(APT) update -qq && $(APT) install -y -qq libmagic1; }
+
+install-env: install-uv ## Install the locked environment (uv sync --locked) into .venv/
+	@$(UV) sync --locked --quiet
+
+install-browser: ## Install chromium through apt if missing (only the web page test drives a browser)
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium (the browser of the web page test)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
-	@$(UV) sync --locked --quiet
+	  $(APT) update -qq && $(APT) install -y -qq chromium; }
 
 dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read and Temporal workers (Ctrl-C stops all)
 	@mkdir -p $(DATA_DIR)
@@ -44,16 +59,20 @@ dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read an
 	  if [ -t 1 ]; then export LOG_FORMAT=console; else export LOG_FORMAT=json; fi; fi; \
 	  $(UV) run --no-sync honcho start -f Procfile
 
-temporal-dev: install ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
+temporal-dev: install-env ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
 	@mkdir -p $(DATA_DIR)
 	$(UV) run --no-sync temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
 	  --db-filename $(DATA_DIR)/temporal.db --log-level warn $(TEMPORAL_SEARCH_ATTRIBUTES)
 
-run: install ## Run the API (uvicorn) on 127.0.0.1:8000
+run: run-api ## Run the API (the short name of run-api)
+
+run-api: install ## Run the API (uvicorn) on 127.0.0.1:8000
 	$(UV) run --no-sync python -m infrastructure.api
 
-run-workflow-worker: install ## Run the pipeline worker (event store -> workflow starts)
+run-pipeline-worker: install ## Run the pipeline worker (event store -> workflow starts)
 	$(UV) run --no-sync python -m infrastructure.pipeline_worker
+
+run-workflow-worker: run-pipeline-worker ## Run the pipeline worker (the original design's name of run-pipeline-worker)
 
 run-read-worker: install ## Run the read worker (event store -> read model for GET /artifacts)
 	$(UV) run --no-sync python -m infrastructure.read_worker
@@ -61,22 +80,22 @@ run-read-worker: install ## Run the read worker (event store -> read model for G
 run-temporal-worker: install ## Run the Temporal worker (ProcessArtifactWorkflow and its activities)
 	$(UV) run --no-sync python -m infrastructure.temporal.worker
 
-test: install ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
+test: install install-browser ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 chaos: install ## Run the fault-and-abuse suite (real processes, Temporal, SQLite and PostgreSQL; prints figures)
-	$(UV) run --no-sync pytest chaos -s -q
+	$(UV) run --no-sync pytest tests/chaos -s -q
 
 chaos-quick: install ## The fault-and-abuse suite at small scale (a few minutes)
-	CHAOS_SCALE=small $(UV) run --no-sync pytest chaos -s -q
+	CHAOS_SCALE=small $(UV) run --no-sync pytest tests/chaos -s -q
 
-lint: install ## ruff (lint and format check), mypy --strict and check-compose
+lint: install-env ## ruff (lint and format check), mypy --strict and check-compose
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
 	$(UV) run --no-sync python scripts/check_compose.py
 
-check-compose: install ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
+check-compose: install-env ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
 	$(UV) run --no-sync python scripts/check_compose.py
 
 sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
@@ -97,7 +116,7 @@ docker-up: ## Build the image and start the production-shaped stack (docker-comp
 docker-down: ## Stop the stack (volumes are kept; `docker compose down --volumes` deletes them)
 	docker compose down
 
-format: install ## Apply ruff's fixes and formatting
+format: install-env ## Apply ruff's fixes and formatting
 	$(UV) run --no-sync ruff check --fix .
 	$(UV) run --no-sync ruff format .
 

@@ -12,9 +12,9 @@ from temporalio.client import Client
 
 from bench import e2e, ingest, lag, memory, pdf_throughput, plots, scale, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
-from bench.stores import postgres_reachable, temporal_dev_server
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
+from tests.support import postgres_reachable, start_dev_server
 
 SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale", "memory", "pdf")
 
@@ -48,7 +48,7 @@ def main() -> None:
 
 async def _run(scenarios: list[str], stores: list[str], *, quick: bool) -> list[Result]:
     results: list[Result] = []
-    env = await temporal_dev_server()
+    env = await start_dev_server(log_level="error")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             root = Path(tmp)

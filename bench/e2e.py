@@ -27,14 +27,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest
 from bench.report import Result, result
-from bench.stores import fresh_settings
 from domain.artifact import workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
-from tests.integration.support import Process, free_port, running, service_env, wait_until
+from tests.support import Process, free_port, fresh_settings, running, service_env, wait_until
 
 CLIENTS = 8
 SENTENCES = (
@@ -62,16 +61,16 @@ async def run(client: Client, root: Path, store: str, *, n: int, rounds: int) ->
     ):
         env = service_env(project, API_HOST="127.0.0.1", API_PORT=str(api_port))
         processes = [
-            Process.python_module(module, env=env, log_path=root / f"e2e-{name}.log")
-            for name, module in (
-                ("api", "infrastructure.api"),
-                ("pipeline", "infrastructure.pipeline_worker"),
-                ("temporal", "infrastructure.temporal.worker"),
+            Process.service(name, env=env, log_path=root / f"e2e-{log}.log")
+            for name, log in (
+                ("api", "api"),
+                ("pipeline_worker", "pipeline"),
+                ("temporal_worker", "temporal"),
             )
         ]
         processes.append(
-            Process.python_module(
-                "infrastructure.temporal.worker",
+            Process.service(
+                "temporal_worker",
                 env=service_env(direct),
                 log_path=root / "e2e-direct-temporal.log",
             )

@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 
 from bench.report import Result, result
-from bench.stores import fresh_settings
-from tests.integration.support import Process, free_port, running, service_env, wait_until
+from tests.support import Process, free_port, fresh_settings, running, service_env, wait_until
 
 CLIENTS = 32
 FILE = os.urandom(10 * 1024)
@@ -34,9 +33,7 @@ async def run(
         root, store, temporal_address=temporal_address, task_queue="bench-ingest"
     ) as settings:
         env = service_env(settings, API_HOST="127.0.0.1", API_PORT=str(api_port))
-        api = Process.python_module(
-            "infrastructure.api", env=env, log_path=root / f"api-{store}.log"
-        )
+        api = Process.service("api", env=env, log_path=root / f"api-{store}.log")
         bare = Process(
             [
                 sys.executable,
@@ -54,8 +51,8 @@ async def run(
             log_path=root / "bare.log",
         )
         with running(api), running(bare):
-            await wait_until(lambda: _answers(api_port), timeout=60, what="the API answers")
-            await wait_until(lambda: _answers(bare_port), timeout=60, what="the bare app answers")
+            await wait_until(lambda: answers(api_port), timeout=60, what="the API answers")
+            await wait_until(lambda: answers(bare_port), timeout=60, what="the bare app answers")
             measured = []
             for _ in range(rounds):
                 project = await load(api_port, seconds=seconds)
@@ -70,7 +67,7 @@ async def run(
     )
 
 
-async def _answers(port: int) -> bool:
+async def answers(port: int) -> bool:
     try:
         async with httpx.AsyncClient() as http:
             response = await http.get(f"http://127.0.0.1:{port}/health")

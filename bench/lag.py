@@ -22,9 +22,8 @@ from temporalio.client import Client
 from bench import plots
 from bench.ingest import FILE
 from bench.report import Result, p99, under_bound
-from bench.stores import fresh_settings
 from domain.artifact import workflow_id_for
-from tests.integration.support import Process, free_port, running, service_env, wait_until
+from tests.support import Process, free_port, fresh_settings, running, service_env, wait_until
 
 RATE = 20
 
@@ -38,10 +37,8 @@ async def run(client: Client, root: Path, store: str, *, seconds: float) -> Resu
         task_queue=f"bench-{uuid.uuid4().hex[:8]}",
     ) as settings:
         env = service_env(settings, API_HOST="127.0.0.1", API_PORT=str(api_port))
-        api = Process.python_module("infrastructure.api", env=env, log_path=root / "lag-api.log")
-        worker = Process.python_module(
-            "infrastructure.pipeline_worker", env=env, log_path=root / "lag-worker.log"
-        )
+        api = Process.service("api", env=env, log_path=root / "lag-api.log")
+        worker = Process.service("pipeline_worker", env=env, log_path=root / "lag-worker.log")
         with running(api), running(worker):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
                 await wait_until(lambda: _answers(http), timeout=60, what="the API answers")

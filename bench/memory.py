@@ -34,17 +34,16 @@ from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest
-from bench.ingest import _answers
+from bench.ingest import answers
 from bench.pdf_throughput import store_blob
 from bench.report import Result
-from bench.stores import fresh_settings
 from domain.artifact import workflow_id_for
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.temporal.models import ProcessingOutcome
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
-from tests.integration.support import Process, free_port, running, service_env, wait_until
+from tests.support import Process, free_port, fresh_settings, running, service_env, wait_until
 
 MB = 1024 * 1024
 SAMPLE_SECONDS = 0.02
@@ -103,7 +102,7 @@ async def api_upload(temporal_address: str, root: Path, *, size: int) -> Result:
             MAX_UPLOAD_BYTES=str(size + MB),
             LOG_LEVEL="WARNING",
         )
-        api = Process.python_module("infrastructure.api", env=env, log_path=root / "mem-api.log")
+        api = Process.service("api", env=env, log_path=root / "mem-api.log")
         bare = Process(
             [
                 *(sys.executable, "-m", "uvicorn", "bench.bare_upload:app"),
@@ -113,8 +112,8 @@ async def api_upload(temporal_address: str, root: Path, *, size: int) -> Result:
             log_path=root / "mem-bare.log",
         )
         with running(api), running(bare):
-            await wait_until(lambda: _answers(api_port), timeout=60, what="the API answers")
-            await wait_until(lambda: _answers(bare_port), timeout=60, what="the bare app answers")
+            await wait_until(lambda: answers(api_port), timeout=60, what="the API answers")
+            await wait_until(lambda: answers(bare_port), timeout=60, what="the bare app answers")
             project, project_rate = await _upload_growth(api, api_port, size)
             baseline, baseline_rate = await _upload_growth(bare, bare_port, size)
     label = f"{size // 1024**3} GB" if size >= 1024**3 else f"{size // MB} MB"
@@ -187,8 +186,8 @@ async def worker_pdf(client: Client, root: Path, pdf: Path, *, pages: int) -> Re
     ) as settings:
         request = await asyncio.to_thread(_upload_directly, settings, pdf)
         env = service_env(settings)
-        worker = Process.python_module(
-            "infrastructure.temporal.worker",
+        worker = Process.service(
+            "temporal_worker",
             env=env,
             log_path=root / f"memory-worker-{task_queue}.log",
         )

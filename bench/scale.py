@@ -23,11 +23,11 @@ from eventsourcing.persistence import Tracking
 from application.artifacts import ArtifactsApplication
 from bench import plots
 from bench.report import Result, median_ratio, p99, under_bound
-from bench.stores import fresh_settings, temporal_dev_server
-from bench.trigger import _create_backlog, drain_backlog
+from bench.trigger import create_backlog, drain_backlog
 from infrastructure.eventstore import application_env
 from infrastructure.read_model import ArtifactListProjection, ArtifactListView, artifact_catalog
 from infrastructure.read_model.view import encode_cursor
+from tests.support import fresh_settings, start_dev_server
 
 QUERY_BOUND_MS = 50.0
 QUERIES = 400
@@ -74,7 +74,7 @@ async def _drain_on_a_fresh_server(root: Path, store: str, *, n: int) -> float:
     worker's throughput is its in-flight starts over that latency). On a shared server each
     drain would pay for the ones before it, whatever their size.
     """
-    env = await temporal_dev_server()
+    env = await start_dev_server(log_level="error")
     try:
         return await drain_backlog(env.client, root, store, n=n)
     finally:
@@ -107,7 +107,7 @@ async def list_query(root: Path, store: str, *, n: int) -> Result:
 
 def _fill(app: ArtifactsApplication, view: ArtifactListView, n: int) -> None:
     """``n`` artifacts created (the trigger backlog's), projected as the read worker does."""
-    _create_backlog(app, n)
+    create_backlog(app, n)
     projection = ArtifactListProjection(view=view)
     position = 0
     while notifications := app.recorder.select_notifications(

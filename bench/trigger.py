@@ -20,7 +20,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest
 from bench.report import Result, result
-from bench.stores import fresh_settings
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from infrastructure.temporal.orchestrator import (
@@ -29,6 +28,7 @@ from infrastructure.temporal.orchestrator import (
     search_attributes_for,
 )
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
+from tests.support import fresh_settings
 
 CONCURRENCIES = (16, 32, 64)
 
@@ -61,7 +61,7 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
         app = ArtifactsApplication(env=application_env(settings))
         tracking = tracking_recorder(settings, CONSUMER)
         try:
-            await asyncio.to_thread(_create_backlog, app, n)
+            await asyncio.to_thread(create_backlog, app, n)
             last = app.recorder.max_notification_id()
             worker = PipelineWorker(
                 app,
@@ -84,7 +84,7 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
     return n / elapsed
 
 
-def _create_backlog(app: ArtifactsApplication, n: int) -> None:
+def create_backlog(app: ArtifactsApplication, n: int) -> None:
     for i in range(n):
         app.create_artifact_once(
             idempotency_key=None,

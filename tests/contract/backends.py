@@ -28,8 +28,7 @@ from application.ports import ProcessingRequest, WorkflowOrchestrator
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
-from tests.conftest import PG_DBNAME, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
-from tests.integration.support import TcpProxy
+from tests.support import POSTGRES, TcpProxy
 
 
 class Backend:
@@ -133,15 +132,7 @@ class RecordingOrchestrator:
 
 
 def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        dbname=PG_DBNAME,
-        user=PG_USER,
-        password=PG_PASSWORD,
-        autocommit=True,
-        application_name="contract-admin",
-    )
+    return POSTGRES.connect(application_name="contract-admin")
 
 
 def eventstoredb_settings(tmp_path: Path) -> tuple[Settings, TcpProxy | None]:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings
 from tests.contract.backends import Backend, eventstoredb_settings
-from tests.integration.support import TcpProxy
+from tests.support import TcpProxy, make_settings
 
 BACKENDS = [
     "sqlite",

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.artifact import workflow_id_for
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from tests.contract.backends import Backend, RecordingOrchestrator, running
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 
 async def test_every_artifact_is_started_once_and_the_position_follows(backend: Backend) -> None:

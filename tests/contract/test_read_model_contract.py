@@ -8,7 +8,7 @@ from eventsourcing.persistence import Tracking
 from infrastructure.read_model import APPLICATION, ArtifactListView, artifact_catalog
 from infrastructure.read_worker import ReadWorker
 from tests.contract.backends import Backend, running
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 
 def read_worker(backend: Backend) -> tuple[ReadWorker, ArtifactListView]:

@@ -21,7 +21,7 @@ from infrastructure.read_model import APPLICATION, ArtifactListView, artifact_ca
 from infrastructure.read_worker import ReadWorker
 from tests.contract.backends import Backend, running
 from tests.contract.test_resubscription import events_table_gone
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from infrastructure.eventstore.following import Progress, StallWatch
 from infrastructure.eventstore.sqlite import SubscribableSQLiteApplicationRecorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from tests.contract.backends import Backend, RecordingOrchestrator, Tally, running
-from tests.integration.support import free_port, wait_until
+from tests.support import free_port, wait_until
 
 CREATED = [get_topic(ArtifactCreated)]
 

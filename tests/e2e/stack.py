@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 from infrastructure.config import Settings
-from tests.integration.support import Process, free_port, service_env, wait_until
+from tests.support import Process, free_port, service_env, wait_until
 
 HONCHO = Path(sys.executable).parent / "honcho"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from infrastructure.config import Settings
-from tests.conftest import make_settings
 from tests.e2e.stack import DevStack
+from tests.support import make_settings
 
 pytestmark = pytest.mark.temporal
 

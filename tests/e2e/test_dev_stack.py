@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from infrastructure.temporal.models import ARTIFACT_ID, ARTIFACT_OUTCOME, MIME_TYPE
 from tests.e2e.stack import DevStack
-from tests.integration.support import REPO_ROOT, port_is_open, wait_until
+from tests.support import REPO_ROOT, port_is_open, wait_until
 
 pytestmark = pytest.mark.temporal
 

@@ -24,9 +24,8 @@ from playwright.async_api import (
 )
 
 from infrastructure.config import Settings
-from tests.conftest import make_settings
 from tests.e2e.stack import DevStack
-from tests.integration.support import REPO_ROOT
+from tests.support import REPO_ROOT, make_settings
 
 pytestmark = pytest.mark.temporal
 

@@ -20,10 +20,9 @@ from infrastructure.eventstore import application_env
 from infrastructure.healthcheck import heartbeat_path, task_queue_pollers
 from infrastructure.read_model import artifact_catalog
 from infrastructure.signals import Process
-from tests.conftest import make_settings
 from tests.contract.backends import RecordingOrchestrator
 from tests.fakes import FakeSummarizer
-from tests.integration.support import wait_until
+from tests.support import make_settings, wait_until
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:

@@ -1,13 +1,18 @@
-"""The deployment files, checked without a Docker engine (``make check-compose``)."""
+"""The deployment files, checked without a Docker engine (``make check-compose``), and
+against the process catalogue (tests/support/processes.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
 from scripts.check_compose import ROOT, problems_with
+from tests.support import PROCESSES, compose_service, procfile
 
 
 def test_the_compose_file_and_the_dockerfile_pass_their_checks() -> None:
@@ -72,3 +77,26 @@ def test_make_dev_registers_every_search_attribute_the_workflow_sets() -> None:
         text = (ROOT / name).read_text()
         for key in SEARCH_ATTRIBUTES:
             assert f"--search-attribute {key.name}=Keyword" in text, name
+
+
+def test_the_procfile_is_the_one_the_process_catalogue_generates() -> None:
+    assert (ROOT / "Procfile").read_text() == procfile()
+
+
+def test_the_compose_services_run_the_catalogue_s_processes_and_check_their_health() -> None:
+    compose = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
+    ours = {name: s for name, s in compose["services"].items() if "build" in s}
+    assert set(ours) == {compose_service(name) for name in PROCESSES}
+    for name, module in PROCESSES.items():
+        service = ours[compose_service(name)]
+        assert service["command"] == ["python", "-m", module], name
+        assert service["healthcheck"]["test"][-2:] == ["infrastructure.healthcheck", name]
+
+
+def test_each_process_has_a_make_target_that_runs_its_module() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for name, module in PROCESSES.items():
+        target = f"run-{compose_service(name)}"
+        recipe = re.search(rf"^{target}:.*\n\t(.*)$", makefile, re.MULTILINE)
+        assert recipe is not None, f"no target {target}"
+        assert recipe.group(1).endswith(f"python -m {module}"), target

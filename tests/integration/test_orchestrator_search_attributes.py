@@ -13,7 +13,7 @@ from application.ports import ProcessingRequest
 from domain.artifact import workflow_id_for
 from infrastructure.temporal.models import ARTIFACT_ID
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
-from tests.conftest import binary
+from tests.support import binary
 
 
 def request() -> ProcessingRequest:

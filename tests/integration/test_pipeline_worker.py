@@ -42,7 +42,7 @@ from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 from infrastructure.temporal.worker import build_worker
-from tests.integration.support import (
+from tests.support import (
     Process,
     TcpProxy,
     running,

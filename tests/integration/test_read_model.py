@@ -38,7 +38,7 @@ from infrastructure.read_model.postgres import PostgresArtifactList
 from infrastructure.read_model.sqlite import SQLiteArtifactList
 from infrastructure.read_model.view import encode_cursor, to_micros
 from infrastructure.read_worker import ReadWorker
-from tests.integration.support import Process, running, service_env
+from tests.support import Process, running, service_env
 
 # -- the parts: a writer, the view, the read worker ------------------------------------
 

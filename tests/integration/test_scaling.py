@@ -36,8 +36,7 @@ from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.healthcheck import task_queue_pollers
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
-from tests.conftest import make_settings
-from tests.integration.support import Process, wait_until
+from tests.support import Process, make_settings, wait_until
 
 pytestmark = pytest.mark.temporal
 

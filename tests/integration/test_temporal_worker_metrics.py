@@ -13,8 +13,7 @@ from temporalio.worker import Worker
 
 from infrastructure.temporal.connection import connect, metrics_runtime
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
-from tests.conftest import make_settings
-from tests.integration.support import free_port, wait_until
+from tests.support import free_port, make_settings, wait_until
 
 
 async def test_a_worker_on_a_metrics_runtime_serves_the_sdk_metrics(

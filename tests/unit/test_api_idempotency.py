@@ -15,8 +15,8 @@ from application.artifacts import ArtifactsApplication, CreatedArtifact
 from domain.artifact import ArtifactCreated
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.eventstore import application_env
-from tests.conftest import make_settings
 from tests.fakes import in_memory_artifacts
+from tests.support import make_settings
 from tests.unit.test_api import MULTIPART, app_with, form, http_client, part
 
 KEYS = ["key-of-client-a-000000", "key-of-client-b-111111"]

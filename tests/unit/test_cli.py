@@ -31,7 +31,7 @@ from infrastructure.blobstore import LocalBlobStore
 from infrastructure.cli import main
 from infrastructure.cli.progress import ProgressLine, bar
 from tests.fakes import FakeCatalog, in_memory_artifacts
-from tests.integration.support import free_port
+from tests.support import free_port
 from tests.unit.test_api import app_with
 
 API_KEY = "cli-test-key"

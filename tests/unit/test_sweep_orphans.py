@@ -18,7 +18,7 @@ from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from infrastructure.processing.text import store_text
 from infrastructure.sweep_orphans import sweep_orphans
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 HOUR = 3600
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import start_time_skipping
+from tests.support import start_time_skipping
 from tests.workflow.harness import HISTORIES, RECORDED_SCENARIOS, run_scenario
 
 

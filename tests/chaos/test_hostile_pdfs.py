@@ -17,8 +17,12 @@ import httpx
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.history import last_attempt
-from chaos.stack import (
+from domain.artifact import Artifact, workflow_id_for
+from infrastructure.config import Settings
+from infrastructure.temporal.models import EXTRACT_CONTENT
+from tests import corpus
+from tests.chaos.history import last_attempt
+from tests.chaos.stack import (
     figures,
     reader,
     running_stack,
@@ -26,11 +30,7 @@ from chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from domain.artifact import Artifact, workflow_id_for
-from infrastructure.config import Settings
-from infrastructure.temporal.models import EXTRACT_CONTENT
-from tests import corpus
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 # Each file, and the failure reason the artifact must record.
 HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.stack import Figures, running_stack
 from infrastructure.config import Settings
-from tests.integration.support import REPO_ROOT
+from tests.chaos.stack import Figures, running_stack
+from tests.support import REPO_ROOT
 
 BOUNDARY = "chaosboundary"
 # (what, method, path, headers, body, the status it must get)

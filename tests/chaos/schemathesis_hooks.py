@@ -1,4 +1,4 @@
-"""Schemathesis hooks of scenario 10 (``SCHEMATHESIS_HOOKS=chaos.schemathesis_hooks``).
+"""Schemathesis hooks of scenario 10 (``SCHEMATHESIS_HOOKS=tests.chaos.schemathesis_hooks``).
 
 Loaded by the ``schemathesis run`` process, not by pytest: the scenario passes what they need
 through the environment.

@@ -3,8 +3,8 @@ without the API key, get documented answers (status, content type, body schema),
 5xx, and never a 2xx without the key but from ``GET /health``.
 
 Schemathesis runs as its command line does (``schemathesis run``) against the real API
-process, with every check (chaos/schemathesis.toml names the few it skips, and why) and the
-hooks of chaos/schemathesis_hooks.py: the unauthenticated-2xx check, and artifacts uploaded
+process, with every check (tests/chaos/schemathesis.toml names the few it skips, and why) and the
+hooks of tests/chaos/schemathesis_hooks.py: the unauthenticated-2xx check, and artifacts uploaded
 and processed beforehand, so that results, text and reprocessing are reached, not only 404s.
 """
 
@@ -27,7 +27,8 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.stack import (
+from infrastructure.config import Settings
+from tests.chaos.stack import (
     SMALL,
     Figures,
     Stack,
@@ -36,8 +37,7 @@ from chaos.stack import (
     upload,
     wait_all_processed,
 )
-from infrastructure.config import Settings
-from tests.integration.support import REPO_ROOT
+from tests.support import REPO_ROOT
 
 # Cases per operation and phase; the small scale runs in well under two minutes per store.
 MAX_EXAMPLES = 10 if SMALL else 100
@@ -144,7 +144,7 @@ async def _schemathesis(
         "-m",
         "schemathesis.cli",
         "--config-file",
-        str(REPO_ROOT / "chaos" / "schemathesis.toml"),
+        str(REPO_ROOT / "tests" / "chaos" / "schemathesis.toml"),
         "run",
         f"{stack.api_url}/openapi.json",
         *headers,
@@ -161,7 +161,7 @@ async def _schemathesis(
         # Run from the test's directory, so its cache (.schemathesis/) is not left in the
         # repository; the hooks module is found through PYTHONPATH.
         "PYTHONPATH": str(REPO_ROOT),
-        "SCHEMATHESIS_HOOKS": "chaos.schemathesis_hooks",
+        "SCHEMATHESIS_HOOKS": "tests.chaos.schemathesis_hooks",
         "CHAOS_API_KEY": stack.settings.api_key_list[0],
         "CHAOS_ARTIFACT_IDS": ",".join(str(i) for i in ids),
     }

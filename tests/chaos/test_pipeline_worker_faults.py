@@ -9,7 +9,6 @@
 """
 
 # Random moments for faults, not secrets (S311).
-# ruff: noqa: S311
 
 from __future__ import annotations
 
@@ -24,7 +23,9 @@ import psycopg
 from psycopg import sql
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.stack import (
+from infrastructure.config import Settings
+from infrastructure.pipeline_worker import CONSUMER
+from tests.chaos.stack import (
     SMALL,
     Stack,
     figures,
@@ -33,9 +34,7 @@ from chaos.stack import (
     upload_many,
     wait_all_processed,
 )
-from infrastructure.config import Settings
-from infrastructure.pipeline_worker import CONSUMER
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 UPLOADS = 60 if SMALL else 500
 KILLS = 2 if SMALL else 5
@@ -123,4 +122,4 @@ def _rewind_to_zero(settings: Settings) -> int:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%tracking%'"
         ).fetchall()
         # The names come from the catalogue, not from input.
-        return sum(conn.execute(f'DELETE FROM "{table}"').rowcount for (table,) in tables)  # noqa: S608
+        return sum(conn.execute(f'DELETE FROM "{table}"').rowcount for (table,) in tables)

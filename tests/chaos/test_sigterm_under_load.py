@@ -14,7 +14,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.stack import (
+from infrastructure.config import Settings
+from tests.chaos.stack import (
     SMALL,
     figures,
     running_stack,
@@ -22,7 +23,6 @@ from chaos.stack import (
     upload_many,
     wait_all_processed,
 )
-from infrastructure.config import Settings
 
 UPLOADS = 40 if SMALL else 200
 WORKERS = ("pipeline_worker", "temporal_worker")

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the real parts: ports, processes, deadlines, a cuttable link.
+"""Launchers for the real parts: ports, processes, deadlines.
 
 They know how to start the service's processes, not what to expect of them: the tests say
 that in their own words.
@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import IO
 import psutil
 
 from infrastructure.config import Settings
+from tests.support.processes import PROCESSES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,6 +142,11 @@ class Process:
         """``python -m module``, as the Makefile and the Procfile run it."""
         return cls([sys.executable, "-m", module], env=env, log_path=log_path)
 
+    @classmethod
+    def service(cls, name: str, *, env: Mapping[str, str], log_path: Path) -> Process:
+        """One of the service's processes, by its name in the catalogue (``PROCESSES``)."""
+        return cls.python_module(PROCESSES[name], env=env, log_path=log_path)
+
     @property
     def pid(self) -> int:
         return self.popen.pid
@@ -190,78 +195,3 @@ def running(process: Process) -> Iterator[Process]:
         yield process
     finally:
         process.kill_tree()
-
-
-class TcpProxy:
-    """A TCP link to ``127.0.0.1:target_port`` that a test can cut and restore.
-
-    Lets a real process lose its real server mid-run without killing the server: while
-    cut, open connections are closed and new ones are refused.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self._target_port = target_port
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._thread.start()
-
-    def _call(self, coro: Awaitable[None]) -> None:
-        async def wrapped() -> None:
-            await coro
-
-        asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout=10)
-
-    def restore(self) -> None:
-        self._call(self._listen())
-
-    def cut(self) -> None:
-        self._call(self._cut())
-
-    def close(self) -> None:
-        self._call(self._shut_down())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    async def _listen(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def _cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.close()
-
-    async def _shut_down(self) -> None:
-        await self._cut()
-        relays = asyncio.all_tasks() - {asyncio.current_task()}
-        for relay in relays:
-            relay.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
-
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await asyncio.open_connection("127.0.0.1", self._target_port)
-        except OSError:
-            client_w.close()
-            return
-        self._writers |= {client_w, server_w}
-        await asyncio.gather(
-            _pipe(client_r, server_w), _pipe(server_r, client_w), return_exceptions=True
-        )
-        self._writers -= {client_w, server_w}
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(64 * 1024):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()

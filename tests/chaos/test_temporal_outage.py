@@ -18,7 +18,9 @@ from uuid import UUID
 import httpx
 from temporalio.client import Client
 
-from chaos.stack import (
+from domain.artifact import ArtifactStatus
+from infrastructure.config import Settings
+from tests.chaos.stack import (
     SMALL,
     figures,
     reader,
@@ -29,10 +31,8 @@ from chaos.stack import (
     upload_many,
     wait_all_processed,
 )
-from chaos.temporal_server import own_temporal_server
-from domain.artifact import ArtifactStatus
-from infrastructure.config import Settings
-from tests.integration.support import wait_until
+from tests.chaos.temporal_server import own_temporal_server
+from tests.support import wait_until
 
 UPLOADS = 30 if SMALL else 150
 OUTAGE_SECONDS = 10.0 if SMALL else 30.0

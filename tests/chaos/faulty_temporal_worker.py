@@ -1,6 +1,6 @@
 """The Temporal worker with one fault: its write-back fails once per artifact *after* writing.
 
-Run as ``python -m chaos.faulty_temporal_worker``, in place of
+Run as ``python -m tests.chaos.faulty_temporal_worker``, in place of
 ``infrastructure.temporal.worker``. Temporal then retries an activity whose effect has
 already landed, which is what a crash between the write and the activity's completion
 looks like.

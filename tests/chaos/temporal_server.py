@@ -16,9 +16,14 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from infrastructure.temporal.models import SEARCH_ATTRIBUTES
-from tests.conftest import binary
-from tests.integration.support import Process, free_port, port_is_open, wait_until
+from tests.support import (
+    Process,
+    binary,
+    free_port,
+    port_is_open,
+    search_attribute_args,
+    wait_until,
+)
 
 
 class TemporalServer:
@@ -36,8 +41,6 @@ class TemporalServer:
         return f"127.0.0.1:{self.port}"
 
     def args(self) -> list[str]:
-        # The search attributes as `make temporal-dev` and the Procfile register them.
-        attributes = [f"--search-attribute={key.name}=Keyword" for key in SEARCH_ATTRIBUTES]
         return [
             binary("temporal"),
             "server",
@@ -49,7 +52,8 @@ class TemporalServer:
             f"--metrics-port={free_port()}",
             f"--db-filename={self.db}",
             "--log-level=error",
-            *attributes,
+            # As `make temporal-dev` and the Procfile register them.
+            *search_attribute_args(),
         ]
 
     async def start(self) -> None:

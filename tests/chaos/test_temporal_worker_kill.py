@@ -21,8 +21,12 @@ import psutil
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.history import last_attempt, pid_of, running_on
-from chaos.stack import (
+from domain.artifact import workflow_id_for
+from infrastructure.config import Settings
+from infrastructure.temporal.models import EXTRACT_CONTENT
+from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
+from tests.chaos.history import last_attempt, pid_of, running_on
+from tests.chaos.stack import (
     SMALL,
     figures,
     running_stack,
@@ -30,11 +34,7 @@ from chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from domain.artifact import workflow_id_for
-from infrastructure.config import Settings
-from infrastructure.temporal.models import EXTRACT_CONTENT
-from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 PDFS = 2 if SMALL else 4
 PAGES = 2000

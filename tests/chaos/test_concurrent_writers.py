@@ -17,10 +17,10 @@ from uuid import UUID
 from eventsourcing.persistence import RecordConflictError
 
 from application.artifacts import ArtifactsApplication
-from chaos.stack import Figures, reader
 from domain.artifact import Artifact, ArtifactError
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
+from tests.chaos.stack import Figures, reader
 
 WRITERS = 50
 

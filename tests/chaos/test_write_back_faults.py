@@ -10,8 +10,10 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from chaos.faulty_temporal_worker import FAULT
-from chaos.stack import (
+from domain.artifact import Artifact
+from infrastructure.config import Settings
+from tests.chaos.faulty_temporal_worker import FAULT
+from tests.chaos.stack import (
     SMALL,
     figures,
     reader,
@@ -20,8 +22,6 @@ from chaos.stack import (
     upload_many,
     wait_all_processed,
 )
-from domain.artifact import Artifact
-from infrastructure.config import Settings
 
 UPLOADS = 20 if SMALL else 100
 
@@ -31,7 +31,7 @@ async def test_a_write_back_that_fails_after_writing_records_one_result_per_arti
 ) -> None:
     client = temporal_dev_env.client
     async with running_stack(
-        settings, client, tmp_path, temporal_worker="chaos.faulty_temporal_worker"
+        settings, client, tmp_path, temporal_worker="tests.chaos.faulty_temporal_worker"
     ) as stack:
         started = time.monotonic()
         ids = await upload_many(stack.api_url, UPLOADS)

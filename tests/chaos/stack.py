@@ -5,7 +5,7 @@ Each process is a real ``python -m ...`` on free loopback ports against a real T
 server; the event store is whichever ``settings`` says (SQLite or PostgreSQL).
 """
 
-# Deadlines are parameters, as in tests/integration/support.py (ASYNC109).
+# Deadlines are parameters, as in tests/support/launch.py (ASYNC109).
 # ruff: noqa: ASYNC109
 
 from __future__ import annotations
@@ -29,16 +29,13 @@ from application.artifacts import ArtifactsApplication
 from domain.artifact import ArtifactStatus
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
-from tests.integration.support import Process, free_port, service_env, wait_until
+from tests.support import PROCESSES, Process, free_port, service_env, wait_until
 
 # CHAOS_SCALE=small is `make chaos-quick`: the same scenarios with fewer uploads and faults.
 SMALL = os.environ.get("CHAOS_SCALE", "full") == "small"
 
-MODULES = {
-    "api": "infrastructure.api",
-    "pipeline_worker": "infrastructure.pipeline_worker",
-    "temporal_worker": "infrastructure.temporal.worker",
-}
+# The processes a scenario runs (the read worker serves no scenario's checks).
+MODULES = {name: PROCESSES[name] for name in ("api", "pipeline_worker", "temporal_worker")}
 
 
 @dataclass

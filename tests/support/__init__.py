@@ -1,0 +1,68 @@
+"""The one harness of tests, bench and the fault suite: the process catalogue, the stores
+they run on and the launchers of the real processes. Import its names from here."""
+
+from tests.support.launch import (
+    REPO_ROOT,
+    Condition,
+    Process,
+    free_port,
+    port_is_open,
+    running,
+    service_env,
+    settled,
+    wait_until,
+)
+from tests.support.processes import (
+    PROCESSES,
+    TEMPORAL_DEV_SERVER,
+    compose_service,
+    procfile,
+    search_attribute_args,
+    temporal_dev_server_args,
+)
+from tests.support.proxy import TcpProxy
+from tests.support.stores import (
+    POSTGRES,
+    PostgresServer,
+    fresh_settings,
+    make_settings,
+    postgres_reachable,
+    postgres_schema,
+    store_settings,
+)
+from tests.support.temporal import (
+    binary,
+    register_search_attributes,
+    start_dev_server,
+    start_time_skipping,
+)
+
+__all__ = [
+    "POSTGRES",
+    "PROCESSES",
+    "REPO_ROOT",
+    "TEMPORAL_DEV_SERVER",
+    "Condition",
+    "PostgresServer",
+    "Process",
+    "TcpProxy",
+    "binary",
+    "compose_service",
+    "free_port",
+    "fresh_settings",
+    "make_settings",
+    "port_is_open",
+    "postgres_reachable",
+    "postgres_schema",
+    "procfile",
+    "register_search_attributes",
+    "running",
+    "search_attribute_args",
+    "service_env",
+    "settled",
+    "start_dev_server",
+    "start_time_skipping",
+    "store_settings",
+    "temporal_dev_server_args",
+    "wait_until",
+]
