@@ -160,6 +160,26 @@ class ArtifactsApplication(Application[UUID]):
             lambda artifact: artifact.record_failed(run=run, reason=reason, message=message),
         )
 
+    def request_cancellation(self, artifact_id: UUID) -> int:
+        """Asks for the artifact's run in flight to stop (``CancellationRequested``).
+
+        Returns the run's number; raises ``CancellationNotAllowed`` when it has an outcome.
+        The pipeline worker asks Temporal to cancel the run; the run records
+        ``ProcessingCancelled`` once it has stopped.
+        """
+        runs: list[int] = []
+        self._update(artifact_id, lambda artifact: runs.append(artifact.request_cancellation()))
+        return runs[-1]
+
+    def record_processing_cancelled(
+        self, artifact_id: UUID, *, run: int, reason: str, message: str
+    ) -> None:
+        """Records that run ``run`` stopped without a result; an identical repeat adds no event."""
+        self._update(
+            artifact_id,
+            lambda artifact: artifact.record_cancelled(run=run, reason=reason, message=message),
+        )
+
     def request_reprocessing(self, artifact_id: UUID) -> int:
         """Opens the artifact's next processing run (``ReprocessingRequested``); returns it.
 

@@ -23,6 +23,24 @@ class FailureReason(StrEnum):
     TOO_MANY_PAGES = "too_many_pages"
     TOO_LARGE = "too_large"
     TIMEOUT = "timeout"
+    # The parser's process was killed by something other than our limits (the host's OOM
+    # killer, an operator), again on each bounded retry.
+    PARSER_KILLED = "parser_killed"
+    # A run that closed without recording an outcome, found by the reconciler.
+    RUN_TERMINATED = "run_terminated"
+    RUN_TIMED_OUT = "run_timed_out"
+    RUN_FAILED = "run_failed"
+    # The run's workflow no longer exists (forgotten after the namespace's retention).
+    RUN_LOST = "run_lost"
+
+
+class CancelReason(StrEnum):
+    """Why a run was stopped without a result (``ProcessingCancelled.reason``)."""
+
+    # Asked for through the API (or the run was cancelled in Temporal, and noticed it).
+    CANCELLED = "cancelled"
+    # Cancelled in Temporal and closed without recording it, found by the reconciler.
+    RUN_CANCELLED = "run_cancelled"
 
 
 class UnprocessableContent(Exception):  # noqa: N818 - a domain word

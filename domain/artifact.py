@@ -13,27 +13,14 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.errors import (
+    CancellationNotAllowed,
+    InvalidArtifact,
+    OutcomeAlreadyRecorded,
+    ReprocessingNotAllowed,
+    StaleRun,
+)
 from domain.filenames import sanitise_filename
-
-
-class ArtifactError(Exception):
-    """Base class of the Artifact's domain errors."""
-
-
-class InvalidArtifact(ArtifactError):  # noqa: N818 - a domain word, not an "Error" suffix
-    """The facts given for a new artifact are not acceptable."""
-
-
-class OutcomeAlreadyRecorded(ArtifactError):  # noqa: N818
-    """A different processing outcome was already recorded for this artifact."""
-
-
-class StaleRun(ArtifactError):  # noqa: N818
-    """A write-back names a processing run that a reprocessing request has superseded."""
-
-
-class ReprocessingNotAllowed(ArtifactError):  # noqa: N818
-    """Reprocessing was asked for while a run is still in progress."""
 
 
 class ArtifactStatus(StrEnum):
@@ -41,6 +28,13 @@ class ArtifactStatus(StrEnum):
     PROCESSING = "processing"
     PROCESSED = "processed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A run's outcome: once one is recorded, the run is over and the artifact can be reprocessed.
+TERMINAL_STATUSES = frozenset(
+    {ArtifactStatus.PROCESSED, ArtifactStatus.FAILED, ArtifactStatus.CANCELLED}
+)
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -102,6 +96,14 @@ class Artifact(Aggregate):
     class ReprocessingRequested(Aggregate.Event):
         run: int
 
+    class CancellationRequested(Aggregate.Event):
+        run: int
+
+    class ProcessingCancelled(Aggregate.Event):
+        run: int
+        reason: str
+        message: str
+
     @event(ArtifactCreated)
     def __init__(
         self,
@@ -132,6 +134,7 @@ class Artifact(Aggregate):
         self.summary: dict[str, str] | None = None
         self.failure_reason: str | None = None
         self.failure_message: str | None = None
+        self.cancellation_requested = False
 
     @classmethod
     def create(
@@ -171,7 +174,7 @@ class Artifact(Aggregate):
 
     @property
     def has_outcome(self) -> bool:
-        return self.status in (ArtifactStatus.PROCESSED, ArtifactStatus.FAILED)
+        return self.status in TERMINAL_STATUSES
 
     def record_started(self, *, run: int, workflow_id: str) -> None:
         """Records that run ``run`` is under way; repeats and late retries are no-ops."""
@@ -229,6 +232,29 @@ class Artifact(Aggregate):
             return
         self._guard_outcome_not_recorded()
         self._failed(run=run, reason=reason, message=message)
+
+    def request_cancellation(self) -> int:
+        """Asks for the current run to be stopped; returns its number.
+
+        Only while the run is in flight (``uploaded`` or ``processing``); asking again
+        while the request stands is a no-op. The run records ``ProcessingCancelled`` once
+        it has stopped; a run that finishes first keeps its outcome.
+        """
+        if self.has_outcome:
+            raise CancellationNotAllowed(
+                f"artifact {self.id} is {self.status.value}; only a run in flight can be cancelled"
+            )
+        if not self.cancellation_requested:
+            self._cancellation_requested(run=self.run)
+        return self.run
+
+    def record_cancelled(self, *, run: int, reason: str, message: str) -> None:
+        """Records that the run stopped without a result; a repeat is a no-op."""
+        self._guard_current_run(run)
+        if self.status is ArtifactStatus.CANCELLED:
+            return
+        self._guard_outcome_not_recorded()
+        self._cancelled(run=run, reason=reason, message=message)
 
     def request_reprocessing(self) -> int:
         """Opens the next processing run and returns its number.
@@ -294,6 +320,16 @@ class Artifact(Aggregate):
         self.failure_reason = reason
         self.failure_message = message
 
+    @event(CancellationRequested)
+    def _cancellation_requested(self, *, run: int) -> None:
+        self.cancellation_requested = True
+
+    @event(ProcessingCancelled)
+    def _cancelled(self, *, run: int, reason: str, message: str) -> None:
+        self.status = ArtifactStatus.CANCELLED
+        self.failure_reason = reason
+        self.failure_message = message
+
     @event(ReprocessingRequested)
     def _reprocessing_requested(self, *, run: int) -> None:
         self.run = run
@@ -308,20 +344,20 @@ ArtifactProcessingFailed = Artifact.ArtifactProcessingFailed
 ProcessingStarted = Artifact.ProcessingStarted
 SummaryCandidateAdded = Artifact.SummaryCandidateAdded
 ReprocessingRequested = Artifact.ReprocessingRequested
+CancellationRequested = Artifact.CancellationRequested
+ProcessingCancelled = Artifact.ProcessingCancelled
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "Artifact",
     "ArtifactCreated",
-    "ArtifactError",
     "ArtifactProcessed",
     "ArtifactProcessingFailed",
     "ArtifactStatus",
-    "InvalidArtifact",
-    "OutcomeAlreadyRecorded",
+    "CancellationRequested",
+    "ProcessingCancelled",
     "ProcessingStarted",
-    "ReprocessingNotAllowed",
     "ReprocessingRequested",
-    "StaleRun",
     "SummaryCandidateAdded",
     "workflow_id_for",
 ]

@@ -32,7 +32,7 @@ from starlette.routing import Match
 
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
-from domain.artifact import ArtifactError, ReprocessingNotAllowed
+from domain.errors import ArtifactError, ReprocessingNotAllowed
 from infrastructure.api.security import Unauthorized
 from infrastructure.api.uploads import (
     InvalidIdempotencyKey,

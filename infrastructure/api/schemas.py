@@ -65,7 +65,7 @@ class ArtifactView(BaseModel):
     size: int
     sha256: str
     mime_type: str | None
-    status: Literal["uploaded", "processing", "processed", "failed"]
+    status: Literal["uploaded", "processing", "processed", "failed", "cancelled"]
     run: int
     results: ProcessingResults | None
     summary: SummaryView | None

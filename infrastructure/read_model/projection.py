@@ -20,6 +20,7 @@ from domain.artifact import (
     ArtifactProcessed,
     ArtifactProcessingFailed,
     ArtifactStatus,
+    ProcessingCancelled,
     ProcessingStarted,
     ReprocessingRequested,
     SummaryCandidateAdded,
@@ -44,6 +45,7 @@ class ArtifactListProjection(Projection[ArtifactListView]):
             ArtifactProcessed,
             SummaryCandidateAdded,
             ArtifactProcessingFailed,
+            ProcessingCancelled,
             ReprocessingRequested,
         )
     )
@@ -78,6 +80,11 @@ class ArtifactListProjection(Projection[ArtifactListView]):
     @process_event.register(ArtifactProcessingFailed)
     def _failed(self, event: ArtifactProcessingFailed, tracking: Tracking) -> None:
         changes = {"status": ArtifactStatus.FAILED.value, "failure_reason": event.reason}
+        self._applied(self.view.update_artifact(event, changes, tracking), tracking)
+
+    @process_event.register(ProcessingCancelled)
+    def _cancelled(self, event: ProcessingCancelled, tracking: Tracking) -> None:
+        changes = {"status": ArtifactStatus.CANCELLED.value, "failure_reason": event.reason}
         self._applied(self.view.update_artifact(event, changes, tracking), tracking)
 
     @process_event.register(ReprocessingRequested)

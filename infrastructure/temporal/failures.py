@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from application.artifacts import ArtifactNotFound
 from application.processing import UnprocessableContent
-from domain.artifact import OutcomeAlreadyRecorded, StaleRun
+from domain.errors import OutcomeAlreadyRecorded, StaleRun
 
 
 def permanent(reason: str, message: str) -> ApplicationError:

@@ -17,7 +17,8 @@ from uuid import UUID
 from eventsourcing.persistence import RecordConflictError
 
 from application.artifacts import ArtifactsApplication
-from domain.artifact import Artifact, ArtifactError
+from domain.artifact import Artifact
+from domain.errors import ArtifactError
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from tests.chaos.stack import Figures, reader

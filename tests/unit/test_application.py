@@ -20,14 +20,11 @@ from domain.artifact import (
     ArtifactProcessed,
     ArtifactProcessingFailed,
     ArtifactStatus,
-    InvalidArtifact,
-    OutcomeAlreadyRecorded,
     ProcessingStarted,
-    ReprocessingNotAllowed,
     ReprocessingRequested,
-    StaleRun,
     SummaryCandidateAdded,
 )
+from domain.errors import InvalidArtifact, OutcomeAlreadyRecorded, ReprocessingNotAllowed, StaleRun
 from tests.fakes import IN_MEMORY_ENV, in_memory_artifacts
 
 CONTENT = b"hello, artifact\n"

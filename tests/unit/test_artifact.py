@@ -16,14 +16,11 @@ from domain.artifact import (
     ArtifactProcessed,
     ArtifactProcessingFailed,
     ArtifactStatus,
-    InvalidArtifact,
-    OutcomeAlreadyRecorded,
     ProcessingStarted,
-    ReprocessingNotAllowed,
     ReprocessingRequested,
-    StaleRun,
     SummaryCandidateAdded,
 )
+from domain.errors import InvalidArtifact, OutcomeAlreadyRecorded, ReprocessingNotAllowed, StaleRun
 from domain.filenames import MAX_FILENAME_LENGTH, sanitise_filename
 
 CONTENT = b"%PDF-1.4 a tiny document"

@@ -22,12 +22,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from domain.artifact import (
     Artifact,
-    ArtifactError,
     ArtifactStatus,
-    OutcomeAlreadyRecorded,
-    ReprocessingNotAllowed,
-    StaleRun,
 )
+from domain.errors import ArtifactError, OutcomeAlreadyRecorded, ReprocessingNotAllowed, StaleRun
 
 # Two different successful outcomes, so a repeat of the same one and a contradicting one
 # can both be drawn.

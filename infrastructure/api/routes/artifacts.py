@@ -54,7 +54,7 @@ router = APIRouter(dependencies=[authenticated], responses=documented(401))
 
 _ERRORS = documented(400, 401, 404, 409, 413, 415, 422, 503)
 _CHUNK = 256 * 1024
-Status = Literal["uploaded", "processing", "processed", "failed"]
+Status = Literal["uploaded", "processing", "processed", "failed", "cancelled"]
 _UPLOAD_BODY = {
     "parameters": [
         {
