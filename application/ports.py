@@ -49,7 +49,7 @@ class ContentFacts:
 
 
 class WorkflowOrchestrator(Protocol):
-    """Starts the durable processing of artifacts."""
+    """Starts, and stops on request, the durable processing of artifacts."""
 
     async def start_processing(self, request: ProcessingRequest) -> bool:
         """Starts processing run ``request.run`` of the artifact unless it was started before.
@@ -58,6 +58,14 @@ class WorkflowOrchestrator(Protocol):
         is ever started for it. Returns False when the start was refused as a duplicate of
         a run that has already closed; True when this call started the run or joined the
         one still open (Temporal answers both the same way).
+        """
+        ...
+
+    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+        """Asks processing run ``run`` of the artifact to stop; it records its cancellation.
+
+        Safe to call any number of times; a run that has already closed, or is not known,
+        is left as it is.
         """
         ...
 

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = DEFAULT_TASK_QUEUE
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Every run is closed by Temporal (timed out) past this; well above the longest
+    # legitimate run (a 1000-page PDF's extraction retried three times takes under an hour).
+    workflow_execution_timeout_seconds: float = Field(default=6 * 3600, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

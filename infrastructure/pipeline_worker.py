@@ -35,7 +35,12 @@ from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication, processing_request
 from application.ports import WorkflowOrchestrator
-from domain.artifact import ArtifactCreated, ReprocessingRequested, workflow_id_for
+from domain.artifact import (
+    ArtifactCreated,
+    CancellationRequested,
+    ReprocessingRequested,
+    workflow_id_for,
+)
 from infrastructure.eventstore.consumer import Consumer
 from infrastructure.eventstore.following import Progress
 from infrastructure.metrics import ConsumerMetrics
@@ -44,8 +49,13 @@ from infrastructure.signals import run_process
 log = structlog.get_logger(__name__)
 
 CONSUMER = "pipeline_worker"
-# The upload's run and every reprocessing run each start one workflow.
-TOPICS = (get_topic(ArtifactCreated), get_topic(ReprocessingRequested))
+# The upload's run and every reprocessing run each start one workflow; a cancellation
+# request asks the run to stop.
+TOPICS = (
+    get_topic(ArtifactCreated),
+    get_topic(ReprocessingRequested),
+    get_topic(CancellationRequested),
+)
 _END = object()
 
 
@@ -137,12 +147,20 @@ class PipelineWorker(Consumer):
                     raise item
                 return
             event, tracking = item
+            if isinstance(event, CancellationRequested) and in_flight:
+                # The run to cancel may be among the starts in flight: a cancel that
+                # reached Temporal before its start would find nothing to stop.
+                await asyncio.wait(set(in_flight))
             task = asyncio.create_task(self._start(event))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             await starts.put((task, tracking))
 
-    async def _start(self, event: ArtifactCreated | ReprocessingRequested) -> bool:
+    async def _start(
+        self, event: ArtifactCreated | ReprocessingRequested | CancellationRequested
+    ) -> bool:
+        if isinstance(event, CancellationRequested):
+            return await self._cancel(event)
         if isinstance(event, ReprocessingRequested):
             artifact = await asyncio.to_thread(self._artifacts.get_artifact, event.originator_id)
             request = processing_request(artifact, run=event.run)
@@ -169,6 +187,23 @@ class PipelineWorker(Consumer):
             else:
                 self.metrics.workflows_already_started.inc()
             return started
+
+    async def _cancel(self, event: CancellationRequested) -> bool:
+        """Asks Temporal to stop the run, retried as a start is (the request is idempotent)."""
+        structlog.contextvars.bind_contextvars(
+            artifact_id=str(event.originator_id),
+            workflow_id=workflow_id_for(event.originator_id, event.run),
+        )
+        delay = 0.2
+        while True:
+            try:
+                await self._orchestrator.cancel_processing(event.originator_id, event.run)
+            except Exception as err:  # as with starts: Temporal away, retried
+                log.warning("workflow_cancel_failed", error=repr(err), retry_in_seconds=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+                continue
+            return False
 
     async def _record_in_order(
         self,

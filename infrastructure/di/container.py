@@ -96,12 +96,13 @@ def pipeline_worker(
         container[WorkflowOrchestrator] = orchestrator
         return container[ConsumerProcess]
 
-    # Imported here: the orchestrator imports the workflow module, which no other process
-    # than the workers that start or run workflows loads.
+    # Imported here: only the processes that start workflows need the Temporal adapter.
     from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
 
     container[WorkflowOrchestrator] = lambda c: TemporalWorkflowOrchestrator(
-        c[Client], settings.temporal_task_queue
+        c[Client],
+        settings.temporal_task_queue,
+        execution_timeout=timedelta(seconds=settings.workflow_execution_timeout_seconds),
     )
 
     def connected(client: Client) -> Process:

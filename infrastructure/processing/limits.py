@@ -7,6 +7,11 @@ from the child is size-bounded JSON through a pipe (never a pickle: the child is
 process a crafted file may have taken over), so whatever the child does ends here as a
 ``UnprocessableContent`` or a ``ChildFailed``, never as a crash of the worker.
 
+Only the limits set here blame the file (``UnprocessableContent``): the CPU limit and the
+wall clock (``timeout``), the memory limit (``too_large``). A child that dies of a signal
+without having reached one of them was killed by something else (the host's OOM killer,
+an operator) or crashed in a way retrying may not repeat: ``ParserKilled``, worth a retry.
+
 The child is a fresh interpreter started by ``subprocess`` (fork+exec), not a
 ``multiprocessing`` "spawn" child: spawn re-imports the parent's ``__main__`` in every
 child, which for the Temporal worker means about 2 s and 80 MB of imports (temporalio,
@@ -41,6 +46,13 @@ MIB = 1024 * 1024
 HEAP_SLACK_BYTES = 32 * MIB
 # How long a child that closed its pipe may take to exit before it is killed.
 _EXIT_GRACE_SECONDS = 5.0
+# A native allocation that fails under RLIMIT_AS ends in abort() with nothing said, so the
+# child's peak resident memory (wait4's ru_maxrss) is the evidence: PDFium inflating or
+# recursing (the hostile corpus) dies with 78-99 % of the address-space limit resident,
+# while a parse aborted from outside has the interpreter and a page or two (a few dozen
+# MiB). Linux carries the parent's peak over into the child's across exec, so with a
+# parent above this share of the limit every abort counts as the limit: the old verdict.
+_MEMORY_LIMIT_REACHED = 0.75
 # linux/prctl.h
 _PR_SET_PDEATHSIG = 1
 
@@ -66,6 +78,11 @@ class ChildFailed(RuntimeError):  # noqa: N818 - a domain word
     """
 
 
+class ParserKilled(ChildFailed):
+    """The child died of a signal before reaching any of its limits: worth a retry, and
+    recorded as ``parser_killed`` when every retry ends the same way."""
+
+
 def run_limited(
     target: Callable[..., Iterable[Json]],
     *args: Json,
@@ -80,9 +97,10 @@ def run_limited(
     item arrives, so a caller can heartbeat through a long silence. The wall-clock limit
     covers the whole run. Closing the iterator early kills the child.
 
-    Raises ``UnprocessableContent`` with ``timeout`` (CPU or wall clock), ``too_large``
-    (memory, oversized output) or ``corrupt`` (the parser crashed), or whatever
-    ``UnprocessableContent`` the target raised; raises ``ChildFailed`` otherwise.
+    Raises ``UnprocessableContent`` with ``timeout`` (CPU or wall clock) or ``too_large``
+    (memory, oversized output), or whatever ``UnprocessableContent`` the target raised;
+    ``ParserKilled`` when a signal ended the child short of its limits; ``ChildFailed``
+    otherwise.
     """
     job = json.dumps(
         {
@@ -113,10 +131,27 @@ def run_limited(
         _send_job(child, job)
         yield from _receive(child, reader, limits, on_wait, wait_interval)
     finally:
+        _end(child)
         reader.close()
-        if child.poll() is None:
-            child.kill()
-        child.wait()
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    """Kills and reaps the child, whatever interrupts this.
+
+    A cancelled Temporal activity learns it by an exception raised asynchronously into
+    its thread, wherever that thread is, this block included: the child is gone before
+    the exception goes on.
+    """
+    interrupted: BaseException | None = None
+    for _ in range(3):
+        try:
+            child.kill()  # a no-op once the child has been reaped
+            child.wait()
+            break
+        except BaseException as err:  # re-raised below, once the child is gone
+            interrupted = err
+    if interrupted is not None:
+        raise interrupted
 
 
 def _receive(
@@ -169,30 +204,50 @@ def _send_job(child: subprocess.Popen[bytes], job: bytes) -> None:
 
 def _exit_failure(child: subprocess.Popen[bytes], limits: ProcessLimits) -> Exception:
     """Why a child that closed its pipe without an answer ended."""
-    try:
-        code = child.wait(timeout=_EXIT_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+    ended = _reap(child, timeout=_EXIT_GRACE_SECONDS)
+    if ended is None:
         return ChildFailed("the parser process closed its pipe but did not exit")
+    code, usage = ended
     if code >= 0:
         return ChildFailed(f"the parser process exited with status {code} and no answer")
     signum = -code
     name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
-    if signum == signal.SIGXCPU:
+    cpu_seconds = usage.ru_utime + usage.ru_stime
+    # The soft CPU limit sends SIGXCPU; the hard one, two seconds later, SIGKILL.
+    if signum == signal.SIGXCPU or cpu_seconds >= limits.cpu_seconds:
         return UnprocessableContent(
             FailureReason.TIMEOUT, f"parsing used more than {limits.cpu_seconds} s of CPU time"
         )
-    # Under RLIMIT_AS an allocation PDFium cannot make ends in abort(). A SIGKILL nobody
-    # here sent is the kernel's OOM killer: the hard CPU limit never gets to fire, the
-    # soft one's SIGXCPU ends the child two CPU seconds earlier.
-    if signum in (signal.SIGABRT, signal.SIGKILL):
+    # ru_maxrss is in KiB on Linux.
+    peak_bytes = usage.ru_maxrss * 1024
+    if signum == signal.SIGABRT and peak_bytes >= _MEMORY_LIMIT_REACHED * limits.memory_bytes:
         return UnprocessableContent(
             FailureReason.TOO_LARGE,
-            f"the parser was stopped by {name}, most likely on reaching the memory limit "
-            f"of {limits.memory_bytes // MIB} MiB",
+            f"the parser stopped ({name}) on reaching the memory limit of "
+            f"{limits.memory_bytes // MIB} MiB",
         )
-    return UnprocessableContent(FailureReason.CORRUPT, f"the parser crashed on this file ({name})")
+    return ParserKilled(
+        f"the parser process was ended by {name} before reaching its limits "
+        f"({cpu_seconds:.1f} s of CPU, {peak_bytes // MIB} MiB resident)"
+    )
+
+
+def _reap(
+    child: subprocess.Popen[bytes], *, timeout: float
+) -> tuple[int, resource.struct_rusage] | None:
+    """The child's exit code and resource usage, once it exits within ``timeout``; else
+    None, with the child killed. ``Popen.wait`` reaps without the usage."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode, usage
+        if time.monotonic() >= deadline:
+            child.kill()
+            child.wait()
+            return None
+        time.sleep(0.01)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

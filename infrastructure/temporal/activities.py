@@ -43,12 +43,14 @@ from infrastructure.temporal.failures import (
 from infrastructure.temporal.models import (
     EXTRACT_CONTENT,
     INSPECT_ARTIFACT,
+    RECORD_PROCESSING_CANCELLED,
     RECORD_PROCESSING_FAILURE,
     RECORD_PROCESSING_RESULT,
     RECORD_PROCESSING_STARTED,
     SUMMARIZE_TEXT,
     Extraction,
     Inspection,
+    ProcessingCancellation,
     ProcessingFailure,
     ProcessingResult,
     ProcessingStart,
@@ -246,6 +248,19 @@ class ArtifactActivities:
                 )
             log.info("processing_failed", reason=failure.reason, message=failure.message)
 
+    @activity.defn(name=RECORD_PROCESSING_CANCELLED)
+    def record_processing_cancelled(self, cancellation: ProcessingCancellation) -> None:
+        """Writes the cancellation back to the aggregate (a repeat adds nothing)."""
+        with _about(cancellation.artifact_id):
+            with domain_errors_are_permanent():
+                self._artifacts.record_processing_cancelled(
+                    cancellation.artifact_id,
+                    run=cancellation.run,
+                    reason=cancellation.reason,
+                    message=cancellation.message,
+                )
+            log.info("processing_cancelled", reason=cancellation.reason)
+
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for registering with a worker."""
         return [
@@ -255,6 +270,7 @@ class ArtifactActivities:
             self.summarize_text,
             self.record_processing_result,
             self.record_processing_failure,
+            self.record_processing_cancelled,
         ]
 
     @contextmanager

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from temporalio.exceptions import ApplicationError
 
 from application.artifacts import ArtifactNotFound
-from application.processing import UnprocessableContent
+from application.processing import FailureReason, UnprocessableContent
 from domain.errors import OutcomeAlreadyRecorded, StaleRun
+from infrastructure.processing.limits import ParserKilled
 
 
 def permanent(reason: str, message: str) -> ApplicationError:
@@ -23,10 +24,14 @@ def permanent(reason: str, message: str) -> ApplicationError:
 
 @contextmanager
 def processing_failures_are_permanent() -> Iterator[None]:
+    """``UnprocessableContent`` ends the run with its reason. A parser killed from outside
+    is retried instead, under a type the workflow records when the retries run out."""
     try:
         yield
     except UnprocessableContent as err:
         raise permanent(err.reason.value, err.message) from err
+    except ParserKilled as err:
+        raise ApplicationError(str(err), type=FailureReason.PARSER_KILLED.value) from err
 
 
 @contextmanager

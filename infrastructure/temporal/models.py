@@ -21,6 +21,10 @@ EXTRACT_CONTENT = "extract_content"
 SUMMARIZE_TEXT = "summarize_text"
 RECORD_PROCESSING_RESULT = "record_processing_result"
 RECORD_PROCESSING_FAILURE = "record_processing_failure"
+RECORD_PROCESSING_CANCELLED = "record_processing_cancelled"
+# The workflow's type name: the orchestrator starts runs by it, so the processes that only
+# start runs (the pipeline worker) never import the workflow module.
+PROCESS_ARTIFACT_WORKFLOW = "ProcessArtifactWorkflow"
 
 # Custom search attributes, for finding runs in the Temporal UI and CLI
 # (`ArtifactId = "…"`, `MimeType = "application/pdf" AND ArtifactOutcome = "failed"`).
@@ -72,6 +76,16 @@ class ProcessingResult:
 
 @dataclass(frozen=True)
 class ProcessingFailure:
+    artifact_id: UUID
+    run: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ProcessingCancellation:
+    """A run that stopped without a result, and why (``ProcessingCancelled``)."""
+
     artifact_id: UUID
     run: int
     reason: str

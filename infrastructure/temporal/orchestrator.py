@@ -1,6 +1,13 @@
-"""``WorkflowOrchestrator`` on Temporal: one ``ProcessArtifactWorkflow`` run per artifact."""
+"""``WorkflowOrchestrator`` on Temporal: one ``ProcessArtifactWorkflow`` run per artifact.
+
+Runs are started by the workflow's type name, so a process that only starts and cancels
+runs never loads the workflow module.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
 
 import structlog
 from temporalio.client import Client
@@ -15,8 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from application.ports import ProcessingRequest
 from domain.artifact import workflow_id_for
-from infrastructure.temporal.models import ARTIFACT_ID
-from infrastructure.temporal.workflows import ProcessArtifactWorkflow
+from infrastructure.temporal.models import ARTIFACT_ID, PROCESS_ARTIFACT_WORKFLOW
 
 log = structlog.get_logger(__name__)
 
@@ -32,9 +38,18 @@ def memo_for(request: ProcessingRequest) -> dict[str, object]:
 
 
 class TemporalWorkflowOrchestrator:
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        execution_timeout: timedelta = timedelta(hours=6),
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
+        # Every run is bounded: Temporal closes it (timed out) past this, however it is
+        # stuck, so "how long can a run be in flight" has an answer the sweep can rely on.
+        self._execution_timeout = execution_timeout
         self._search_attributes_known = True
 
     async def start_processing(self, request: ProcessingRequest) -> bool:
@@ -45,10 +60,11 @@ class TemporalWorkflowOrchestrator:
             # before (within the namespace's retention) with WorkflowAlreadyStartedError;
             # USE_EXISTING makes a start while the first run is still open return that run.
             handle = await self._client.start_workflow(
-                ProcessArtifactWorkflow.run,
+                PROCESS_ARTIFACT_WORKFLOW,
                 request,
                 id=workflow_id,
                 task_queue=self._task_queue,
+                execution_timeout=self._execution_timeout,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 search_attributes=(
@@ -78,6 +94,22 @@ class TemporalWorkflowOrchestrator:
             run_id=handle.first_execution_run_id,
         )
         return True
+
+    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+        workflow_id = workflow_id_for(artifact_id, run)
+        try:
+            # Without a run id this reaches the latest run of the id: the one started for
+            # this processing run (REJECT_DUPLICATE allows no other). Asking twice is the
+            # same request; the server records it once.
+            await self._client.get_workflow_handle(workflow_id).cancel()
+        except RPCError as err:
+            # Closed or never known (retention passed): nothing is left to stop, and the
+            # run's outcome, or the reconciler, settles the artifact.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("workflow_not_running", artifact_id=str(artifact_id), workflow_id=workflow_id)
+            return
+        log.info("workflow_cancel_requested", artifact_id=str(artifact_id), workflow_id=workflow_id)
 
 
 def _unknown_search_attribute(err: RPCError) -> bool:

@@ -5,32 +5,45 @@ are called by name, so this module never imports their (I/O-heavy) implementatio
 
 Steps: record that the run started, inspect (verify the blob, sniff its type, check it
 is allowed), extract (PDF pages, text, image facts), summarize (when there is text), and
-record the result; any step's final failure is recorded as the artifact's failure.
+record the result; any step's final failure is recorded as the artifact's failure. A
+cancelled run waits for the step in hand to stop, records ``ProcessingCancelled`` and ends
+cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    is_cancelled_exception,
+)
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
+    from application.processing import CancelReason, FailureReason
     from infrastructure.temporal.models import (
         ARTIFACT_ID,
         ARTIFACT_OUTCOME,
         EXTRACT_CONTENT,
         INSPECT_ARTIFACT,
         MIME_TYPE,
+        RECORD_PROCESSING_CANCELLED,
         RECORD_PROCESSING_FAILURE,
         RECORD_PROCESSING_RESULT,
         RECORD_PROCESSING_STARTED,
         SUMMARIZE_TEXT,
         Extraction,
         Inspection,
+        ProcessingCancellation,
         ProcessingFailure,
         ProcessingOutcome,
         ProcessingResult,
@@ -76,6 +89,14 @@ EXTRACT_TIMEOUT = timedelta(minutes=15)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 # Runs started before the workflow upserted search attributes replay without the upserts.
 SEARCH_ATTRIBUTES_PATCH = "search-attributes"
+# Runs cancelled before the workflow recorded cancellations replay as they ended then.
+CANCELLATION_PATCH = "record-cancellation"
+# A cancelled step is waited for until it has stopped (its heartbeat brings the request,
+# the PDF parser's child is killed), so nothing of the run is still working when the
+# cancellation is recorded.
+WAIT_STOPPED = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+
+T = TypeVar("T")
 
 
 @workflow.defn
@@ -86,21 +107,29 @@ class ProcessArtifactWorkflow:
     @workflow.query
     def current_step(self) -> str:
         """Where a run is: ``starting``, ``inspecting``, ``extracting``, ``summarizing``,
-        ``recording``, ``done`` or ``failed``."""
+        ``recording``, ``done``, ``failed`` or ``cancelled``."""
         return self._step
 
     @workflow.run
     async def run(self, request: ProcessingRequest) -> ProcessingOutcome:
-        await workflow.execute_activity(
+        try:
+            return await self._process(request)
+        except BaseException as err:
+            if not (is_cancelled_exception(err) and workflow.patched(CANCELLATION_PATCH)):
+                raise
+            await self._record_cancelled(request)
+            raise
+
+    async def _process(self, request: ProcessingRequest) -> ProcessingOutcome:
+        await self._record(
             RECORD_PROCESSING_STARTED,
             ProcessingStart(
                 artifact_id=request.artifact_id,
                 run=request.run,
                 workflow_id=workflow.info().workflow_id,
             ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
             summary=f"record that run {request.run} started",
+            then_cancel=True,
         )
         try:
             self._step = "inspecting"
@@ -111,6 +140,7 @@ class ProcessArtifactWorkflow:
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=INSPECT_RETRY,
+                cancellation_type=WAIT_STOPPED,
                 summary=f"verify and sniff {request.filename} ({request.size} bytes)",
             )
             self._upsert(MIME_TYPE.value_set(inspection.mime_type))
@@ -127,20 +157,21 @@ class ProcessArtifactWorkflow:
                 start_to_close_timeout=EXTRACT_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=EXTRACT_RETRY,
+                cancellation_type=WAIT_STOPPED,
                 summary=f"extract {inspection.kind} content ({inspection.mime_type})",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             await self._fail(request, _failure_of(request, err))
 
         summary = await self._summarize(request, facts)
         self._step = "recording"
-        await workflow.execute_activity(
+        await self._record(
             RECORD_PROCESSING_RESULT,
             ProcessingResult(
                 artifact_id=request.artifact_id, run=request.run, facts=facts, summary=summary
             ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
             summary=f"record the result: {facts.char_count} characters"
             + (", a summary" if summary else ""),
         )
@@ -175,9 +206,12 @@ class ProcessArtifactWorkflow:
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=SUMMARIZE_RETRY,
+                cancellation_type=WAIT_STOPPED,
                 summary=f"summarize {facts.char_count} characters",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             workflow.logger.warning(
                 "summary_unavailable", extra={**_about(request), "error": str(err.cause)}
             )
@@ -197,15 +231,49 @@ class ProcessArtifactWorkflow:
         if workflow.patched(SEARCH_ATTRIBUTES_PATCH):
             workflow.upsert_search_attributes([update])
 
+    async def _record(
+        self, activity: str, arg: object, *, summary: str, then_cancel: bool = False
+    ) -> None:
+        """Runs a write-back step to its end, even when the run is cancelled meanwhile.
+
+        A write-back is short and bounded, and one cut off would leave the aggregate not
+        knowing whether it happened. A cancellation that arrives during one takes effect
+        once it is done when ``then_cancel``; after an outcome it is moot (the run
+        finished first, and its outcome stands).
+        """
+        step = workflow.execute_activity(
+            activity,
+            arg,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary=summary,
+        )
+        await _uncancelled(step, then_cancel=then_cancel)
+
+    async def _record_cancelled(self, request: ProcessingRequest) -> None:
+        """Records that the run stopped on request; the caller then ends it cancelled."""
+        self._step = "recording"
+        await workflow.execute_activity(
+            RECORD_PROCESSING_CANCELLED,
+            ProcessingCancellation(
+                artifact_id=request.artifact_id,
+                run=request.run,
+                reason=CancelReason.CANCELLED.value,
+                message="processing was cancelled on request",
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary=f"record that run {request.run} was cancelled",
+        )
+        self._upsert(ARTIFACT_OUTCOME.value_set("cancelled"))
+        self._step = "cancelled"
+        workflow.logger.info("workflow_cancelled", extra=_about(request))
+
     async def _fail(self, request: ProcessingRequest, failure: ProcessingFailure) -> NoReturn:
         """Records the failure on the artifact, then fails the run with the same reason."""
         self._step = "recording"
-        await workflow.execute_activity(
-            RECORD_PROCESSING_FAILURE,
-            failure,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-            summary=f"record the failure: {failure.reason}",
+        await self._record(
+            RECORD_PROCESSING_FAILURE, failure, summary=f"record the failure: {failure.reason}"
         )
         self._upsert(ARTIFACT_OUTCOME.value_set("failed"))
         self._step = "failed"
@@ -213,6 +281,26 @@ class ProcessArtifactWorkflow:
             "workflow_failed", extra={**_about(request), "reason": failure.reason}
         )
         raise ApplicationError(failure.message, type=failure.reason, non_retryable=True)
+
+
+async def _uncancelled(step: Awaitable[T], *, then_cancel: bool) -> T:
+    """Awaits ``step`` to its end; a cancellation meanwhile is raised once it is done
+    when ``then_cancel``, and dropped otherwise.
+
+    Temporal delivers a workflow's cancellation once, as ``CancelledError`` at the await
+    in hand: the shield keeps it from reaching the step.
+    """
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not workflow.patched(CANCELLATION_PATCH):
+            task.cancel()
+            raise
+        result = await task
+        if then_cancel:
+            raise
+        return result
 
 
 def _about(request: ProcessingRequest) -> dict[str, str]:
@@ -225,6 +313,9 @@ def _failure_of(request: ProcessingRequest, err: ActivityError) -> ProcessingFai
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
         reason, message = cause.type, cause.message
+    elif isinstance(cause, ApplicationError) and cause.type == FailureReason.PARSER_KILLED:
+        # Retryable: killed from outside on every one of the step's attempts.
+        reason, message = FailureReason.PARSER_KILLED.value, cause.message
     elif isinstance(cause, TimeoutError):
         timeout = cause.type.name if cause.type else "unknown"
         reason, message = "timeout", f"a processing step timed out ({timeout})"

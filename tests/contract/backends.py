@@ -116,6 +116,7 @@ class RecordingOrchestrator:
     def __init__(self) -> None:
         self.requests: list[ProcessingRequest] = []
         self.started: list[uuid.UUID] = []
+        self.cancelled: list[tuple[uuid.UUID, int]] = []
         self._lock = threading.Lock()
 
     async def start_processing(self, request: ProcessingRequest) -> bool:
@@ -125,6 +126,10 @@ class RecordingOrchestrator:
                 return False
             self.started.append(request.artifact_id)
             return True
+
+    async def cancel_processing(self, artifact_id: uuid.UUID, run: int) -> None:
+        with self._lock:
+            self.cancelled.append((artifact_id, run))
 
     def requested(self, ids: list[uuid.UUID]) -> bool:
         asked = {request.artifact_id for request in self.requests}

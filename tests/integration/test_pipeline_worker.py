@@ -251,6 +251,9 @@ class RecordingOrchestrator:
         self.answers.append((request.artifact_id, started))
         return started
 
+    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+        await self._real.cancel_processing(artifact_id, run)
+
     @property
     def started(self) -> list[UUID]:
         return [artifact_id for artifact_id, started in self.answers if started]
@@ -272,6 +275,11 @@ class UnreachableOrchestrator:
         if not self.reachable:
             raise ConnectionError("Temporal is unreachable")
         return await self._real.start_processing(request)
+
+    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+        if not self.reachable:
+            raise ConnectionError("Temporal is unreachable")
+        await self._real.cancel_processing(artifact_id, run)
 
     def attempts_for(self, artifact_id: UUID) -> list[float]:
         return [at for attempted, at in self.attempts if attempted == artifact_id]
