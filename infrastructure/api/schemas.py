@@ -55,6 +55,7 @@ class ArtifactLinks(BaseModel):
     content: str
     text: str | None
     reprocess: str
+    cancel: str
     temporal: str
 
 
@@ -147,6 +148,16 @@ class ArtifactList(BaseModel):
 
 
 class ReprocessingAccepted(BaseModel):
+    id: UUID
+    run: int
+    status: str
+    workflow_id: str
+    links: Links
+
+
+class CancellationAccepted(BaseModel):
+    """A cancellation asked for: the run stops, then records ``cancelled``."""
+
     id: UUID
     run: int
     status: str

@@ -18,7 +18,14 @@ import psutil
 import pytest
 
 from application.processing import FailureReason, UnprocessableContent
-from infrastructure.processing.limits import MIB, ChildFailed, Json, ProcessLimits, run_limited
+from infrastructure.processing.limits import (
+    MIB,
+    ChildFailed,
+    Json,
+    ParserKilled,
+    ProcessLimits,
+    run_limited,
+)
 
 LIMITS = ProcessLimits(cpu_seconds=10, memory_bytes=512 * MIB, wall_seconds=20)
 
@@ -50,6 +57,21 @@ def allocate(megabytes: int) -> Iterator[Json]:
 
 def die_by(signum: int) -> Iterator[Json]:
     os.kill(os.getpid(), signum)
+    yield "unreachable"
+
+
+def fill_then_abort(megabytes: int) -> Iterator[Json]:
+    ballast = bytearray(megabytes * MIB)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # resident, as an inflating parser's
+    os.abort()
+    yield "unreachable"
+
+
+def spin_ignoring_sigxcpu() -> Iterator[Json]:
+    # Left to the hard limit's SIGKILL, two CPU seconds after the soft one.
+    signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    while True:
+        pass
     yield "unreachable"
 
 
@@ -164,20 +186,44 @@ def test_allocating_within_the_memory_limit_works() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("signum", "reason"),
-    [
-        (signal.SIGSEGV, FailureReason.CORRUPT),
-        (signal.SIGBUS, FailureReason.CORRUPT),
-        (signal.SIGABRT, FailureReason.TOO_LARGE),
-        (signal.SIGKILL, FailureReason.TOO_LARGE),
-    ],
-)
-def test_a_crashing_parser_is_reported_not_shared(signum: int, reason: FailureReason) -> None:
-    failed = failure(int(signum), target=die_by)
+@pytest.mark.parametrize("signum", [signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGKILL])
+def test_a_child_dead_of_a_signal_short_of_its_limits_is_worth_a_retry(signum: int) -> None:
+    # Only the limits we set blame the file; under a 1 GiB limit this child is far from it.
+    with pytest.raises(ParserKilled) as killed:
+        list(run_limited(die_by, int(signum), limits=LIMITS))
 
-    assert failed.reason is reason
-    assert signal.Signals(signum).name in failed.message
+    assert signal.Signals(signum).name in str(killed.value)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGABRT])
+def test_a_parser_killed_from_outside_is_worth_a_retry_not_blamed_on_the_file(
+    signum: int,
+) -> None:
+    # The host's OOM killer, or an operator, while the parser works.
+    items = run_limited(report_pid_then_spin, limits=LIMITS)
+    pid = next(items)
+    assert isinstance(pid, int)
+    os.kill(pid, signum)
+
+    with pytest.raises(ParserKilled, match=signal.Signals(signum).name):
+        list(items)
+
+
+def test_an_abort_at_the_memory_limit_is_too_large() -> None:
+    # What an allocation PDFium cannot make under RLIMIT_AS ends in: abort(), unannounced.
+    failed = failure(200, target=fill_then_abort, limits=ProcessLimits(memory_bytes=256 * MIB))
+
+    assert failed.reason is FailureReason.TOO_LARGE
+    assert "256 MiB" in failed.message
+
+
+def test_the_hard_cpu_limit_is_a_timeout_whatever_signal_it_ends_in() -> None:
+    failed = failure(
+        target=spin_ignoring_sigxcpu,
+        limits=ProcessLimits(cpu_seconds=1, memory_bytes=512 * MIB, wall_seconds=20),
+    )
+
+    assert failed.reason is FailureReason.TIMEOUT
 
 
 def test_a_failure_the_target_raises_keeps_its_reason() -> None:

@@ -198,6 +198,7 @@ async def test_an_uploaded_artifact_shows_what_was_received(client: httpx.AsyncC
         "content": f"{location}/content",
         "text": None,
         "reprocess": f"{location}/reprocess",
+        "cancel": f"{location}/cancel",
         "temporal": f"http://temporal.test:8080/namespaces/{NAMESPACE}/workflows/"
         f"artifact-{artifact_id}",
     }
@@ -471,6 +472,83 @@ async def test_reprocessing_a_processed_artifact_clears_its_results_and_text(
     view = (await client.get(f"/artifacts/{artifact_id}")).json()
     assert (view["results"], view["summary"], view["links"]["text"]) == (None, None, None)
     assert (await client.get(f"/artifacts/{artifact_id}/text")).status_code == 404
+
+
+async def test_reprocessing_a_cancelled_artifact_opens_the_next_run(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    assert (await client.post(f"/artifacts/{artifact_id}/cancel")).status_code == 202
+    service.artifacts.record_processing_cancelled(
+        uuid.UUID(artifact_id), run=0, reason="cancelled", message="on request"
+    )
+
+    response = await client.post(f"/artifacts/{artifact_id}/reprocess")
+
+    assert response.status_code == 202
+    assert response.json()["workflow_id"] == f"artifact-{artifact_id}-run-1"
+
+
+# --- Cancelling -------------------------------------------------------------------------
+
+
+async def test_cancelling_a_run_in_flight_is_202_with_the_run_and_its_workflow(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    service.artifacts.record_processing_started(
+        uuid.UUID(artifact_id), run=0, workflow_id=f"artifact-{artifact_id}"
+    )
+
+    response = await client.post(f"/artifacts/{artifact_id}/cancel")
+    again = await client.post(f"/artifacts/{artifact_id}/cancel")
+
+    assert response.status_code == again.status_code == 202
+    assert response.json() == {
+        "id": artifact_id,
+        "run": 0,
+        "status": "processing",
+        "workflow_id": f"artifact-{artifact_id}",
+        "links": {"self": f"/artifacts/{artifact_id}"},
+    }
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+    # Asking twice records the request once.
+    assert [item["type"] for item in view["history"]][-1:] == ["CancellationRequested"]
+    assert [item["type"] for item in view["history"]].count("CancellationRequested") == 1
+
+
+async def test_a_cancelled_run_shows_the_status_cancelled_and_its_reason(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    assert (await client.post(f"/artifacts/{artifact_id}/cancel")).status_code == 202
+    service.artifacts.record_processing_cancelled(
+        uuid.UUID(artifact_id), run=0, reason="cancelled", message="on request"
+    )
+
+    view = (await client.get(f"/artifacts/{artifact_id}")).json()
+
+    assert view["status"] == "cancelled"
+    assert view["failure"] == {"reason": "cancelled", "message": "on request"}
+
+
+async def test_cancelling_an_artifact_with_an_outcome_is_409(
+    client: httpx.AsyncClient, service: Service
+) -> None:
+    artifact_id = (await upload(client, b"hello")).json()["id"]
+    record_failure(service, artifact_id)
+
+    response = await client.post(f"/artifacts/{artifact_id}/cancel")
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["error"] == "cancellation_not_allowed"
+
+
+async def test_cancelling_an_unknown_artifact_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"/artifacts/{uuid.uuid4()}/cancel")
+
+    assert response.status_code == 404
 
 
 async def test_reprocessing_an_unknown_artifact_is_404(client: httpx.AsyncClient) -> None:

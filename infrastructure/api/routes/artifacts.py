@@ -1,4 +1,5 @@
-"""``/artifacts``: upload a file, list artifacts, see one, download it and its text, reprocess.
+"""``/artifacts``: upload a file, list artifacts, see one, download it and its text, reprocess,
+cancel.
 
 Routes stay thin: they call the application and raise its errors; ``problems.py`` answers
 them. The upload and the list are ``async`` (the upload streams; the list waits for the
@@ -38,6 +39,7 @@ from infrastructure.api.schemas import (
     ArtifactList,
     ArtifactListItem,
     ArtifactView,
+    CancellationAccepted,
     Links,
     ReprocessingAccepted,
 )
@@ -262,6 +264,29 @@ def reprocess(artifact_id: UUID, request: Request, artifacts: Artifacts) -> Repr
     )
 
 
+@router.post(
+    "/artifacts/{artifact_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CancellationAccepted,
+    responses=_ERRORS,
+    summary="Stop the artifact's run in flight; it then records the status cancelled",
+)
+def cancel(artifact_id: UUID, request: Request, artifacts: Artifacts) -> CancellationAccepted:
+    structlog.contextvars.bind_contextvars(artifact_id=str(artifact_id))
+    # Recorded as an event: the pipeline worker asks Temporal to cancel the run, so the
+    # request survives Temporal being away and is carried out once.
+    run = artifacts.request_cancellation(artifact_id)
+    log.info("cancellation_requested", run=run)
+    artifact = artifacts.get_artifact(artifact_id)
+    return CancellationAccepted(
+        id=artifact_id,
+        run=run,
+        status=artifact.status.value,
+        workflow_id=workflow_id_for(artifact_id, run),
+        links=Links(self=request.url_for("get_artifact", artifact_id=artifact_id).path),
+    )
+
+
 def _links_of(request: Request, artifact: Artifact, options: ApiOptions) -> ArtifactLinks:
     path = request.url_for("get_artifact", artifact_id=artifact.id).path
     base = options.temporal_ui_url.rstrip("/")
@@ -271,6 +296,7 @@ def _links_of(request: Request, artifact: Artifact, options: ApiOptions) -> Arti
         content=f"{path}/content",
         text=f"{path}/text" if artifact.text_locations else None,
         reprocess=f"{path}/reprocess",
+        cancel=f"{path}/cancel",
         temporal=f"{base}/namespaces/{namespace}/workflows/{workflow_id}",
     )
 
