@@ -21,6 +21,11 @@ from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
 log = structlog.get_logger(__name__)
 
+# Temporal delivers an activity's cancellation in the answer to a heartbeat, and the SDK
+# sends heartbeats at most every 80 % of the heartbeat timeout (24 s) by default: a cap of
+# a second or two brings a cancellation to a running step that much sooner.
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
+
 
 def build_worker(
     client: Client,
@@ -40,6 +45,7 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         # The default is 0: without it, SIGTERM cancels activities mid-step.
         graceful_shutdown_timeout=shutdown_grace,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 

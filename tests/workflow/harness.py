@@ -25,6 +25,7 @@ from infrastructure.processing.options import ProcessingOptions
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import ProcessingOutcome
 from infrastructure.temporal.orchestrator import memo_for, search_attributes_for
+from infrastructure.temporal.worker import HEARTBEAT_THROTTLE
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 from tests import corpus
 from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
@@ -72,6 +73,7 @@ class Harness:
         summarize: Callable[..., object] | None = None,
         record_result: Callable[..., object] | None = None,
         record_failure: Callable[..., object] | None = None,
+        record_cancelled: Callable[..., object] | None = None,
     ) -> AsyncIterator[Worker]:
         """A running worker with the real activities, or the given stand-ins for them."""
         real = self.activities
@@ -82,6 +84,7 @@ class Harness:
             summarize or real.summarize_text,
             record_result or real.record_processing_result,
             record_failure or real.record_processing_failure,
+            record_cancelled or real.record_processing_cancelled,
         ]
         with ThreadPoolExecutor(max_workers=4) as executor:
             worker = Worker(
@@ -90,6 +93,7 @@ class Harness:
                 workflows=[ProcessArtifactWorkflow],
                 activities=activities,
                 activity_executor=executor,
+                max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             )
             async with worker:
                 yield worker
