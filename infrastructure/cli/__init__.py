@@ -25,8 +25,8 @@ from infrastructure.cli.progress import ProgressLine, bar
 
 OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
 DEFAULT_URL = "http://127.0.0.1:8000"
-FINAL = ("processed", "failed")
-STATUSES = ("uploaded", "processing", "processed", "failed")
+FINAL = ("processed", "failed", "cancelled")
+STATUSES = ("uploaded", "processing", "processed", "failed", "cancelled")
 POLL_SECONDS = 0.5
 
 EPILOG = f"""\
@@ -36,7 +36,8 @@ environment:
 
 exit codes:
   0  done: every artifact processed (or uploaded, without --wait; found, for show/list)
-  1  some artifact failed, an upload or reprocessing was refused, or --wait timed out
+  1  some artifact failed, an upload, reprocessing or cancel was refused, or --wait
+     timed out (cancel --wait: 0 once the run is cancelled)
   2  usage error (bad arguments, a file that cannot be read)
   3  the server could not be reached, failed (5xx) or refused the API key (401/403)
   4  no such artifact
@@ -97,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     def waiting(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--wait", action="store_true", help="wait until processed or failed")
+        sub.add_argument("--wait", action="store_true", help="wait until the run has an outcome")
         sub.add_argument(
             "--timeout", type=float, default=600, help="seconds --wait waits (default 600)"
         )
@@ -124,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     reprocess.add_argument("id", metavar="ID")
     waiting(reprocess)
     as_json(reprocess)
+
+    cancel = command("cancel", _cancel, "stop an artifact's run in flight (status cancelled)")
+    cancel.add_argument("id", metavar="ID")
+    waiting(cancel)
+    as_json(cancel)
     return main
 
 
@@ -199,11 +205,21 @@ def _reprocess(client: ArtifactsClient, args: argparse.Namespace) -> int:
     return _outcome([result], args.wait)
 
 
+def _cancel(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    accepted = client.cancel(args.id)
+    result = accepted
+    if args.wait:
+        result = _wait(client, [(accepted["id"], accepted["run"])], args.timeout)[accepted["id"]]
+    print_items([result], args.json, result_line)
+    ok = "error" not in result and (not args.wait or result.get("status") == "cancelled")
+    return OK if ok else FAILED
+
+
 # --- Waiting ------------------------------------------------------------------------------
 
 
 def _wait(client: ArtifactsClient, runs: list[tuple[str, int]], timeout: float) -> dict[str, View]:
-    """Polls each artifact until its run (or a later one) is processed or failed.
+    """Polls each artifact until its run (or a later one) has an outcome.
 
     Returns the last view of each; one still unfinished at the deadline keeps its status.
     """

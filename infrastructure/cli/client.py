@@ -35,7 +35,7 @@ class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
 
 
 class ArtifactsClient:
-    """``POST /artifacts``, ``GET /artifacts[/{id}]`` and reprocessing, over one connection pool.
+    """``POST /artifacts``, ``GET /artifacts[/{id}]``, reprocessing and cancelling, over one connection pool.
 
     ``api_key``, when given, is sent as a Bearer token on every request.
     """
@@ -94,6 +94,9 @@ class ArtifactsClient:
 
     def reprocess(self, artifact_id: str) -> View:
         return self._call("POST", f"/artifacts/{_id(artifact_id)}/reprocess")
+
+    def cancel(self, artifact_id: str) -> View:
+        return self._call("POST", f"/artifacts/{_id(artifact_id)}/cancel")
 
     def _call(self, method: str, url: str, **kwargs: Any) -> View:
         try:

@@ -63,7 +63,8 @@ class RequireApiKey:
 class Pipeline:
     """Plays pipeline_worker + workflow: each new run is recorded processed or failed.
 
-    Files whose name contains ``broken`` fail with ``corrupt``. ``paused`` holds all work.
+    Files whose name contains ``broken`` fail with ``corrupt``; ``slow`` ones stay
+    processing until cancelled. ``paused`` holds all work.
     """
 
     def __init__(self, artifacts: ArtifactsApplication) -> None:
@@ -82,13 +83,21 @@ class Pipeline:
                 start=self._position + 1, limit=100
             ):
                 self._position = notification.id
+                artifact_id = uuid.UUID(str(notification.originator_id))
                 if notification.topic.endswith(("ArtifactCreated", "ReprocessingRequested")):
-                    self._process(uuid.UUID(str(notification.originator_id)))
+                    self._process(artifact_id)
+                elif notification.topic.endswith("CancellationRequested"):
+                    run = self.artifacts.get_artifact(artifact_id).run
+                    self.artifacts.record_processing_cancelled(
+                        artifact_id, run=run, reason="cancelled", message="on request"
+                    )
 
     def _process(self, artifact_id: uuid.UUID) -> None:
         artifact = self.artifacts.get_artifact(artifact_id)
         run = artifact.run
         self.artifacts.record_processing_started(artifact_id, run=run, workflow_id="wf")
+        if "slow" in artifact.filename:
+            return
         if "broken" in artifact.filename:
             self.artifacts.record_processing_failure(
                 artifact_id, run=run, reason="corrupt", message="not a real PDF"
@@ -460,6 +469,45 @@ def test_reprocessing_while_a_run_is_in_progress_is_refused_with_exit_1(
 
     assert code == 1
     assert "reprocessing_not_allowed" in capsys.readouterr().err
+
+
+# --- cancel -----------------------------------------------------------------------------
+
+
+def test_cancel_wait_follows_the_run_until_cancelled(
+    api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert api.run("upload", "--json", str(a_file(tmp_path, "slow.txt"))) == 0
+    artifact_id = json.loads(capsys.readouterr().out)[0]["id"]
+
+    code = api.run("cancel", "--wait", "--json", artifact_id)
+
+    [view] = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (view["status"], view["failure"]["reason"]) == ("cancelled", "cancelled")
+
+
+def test_cancelling_an_artifact_with_an_outcome_is_refused_with_exit_1(
+    api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    artifact_id = uploaded_and_processed(api, tmp_path, capsys)
+
+    code = api.run("cancel", artifact_id)
+
+    assert code == 1
+    assert "cancellation_not_allowed" in capsys.readouterr().err
+
+
+def test_a_cancelled_artifact_can_be_reprocessed(
+    api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert api.run("upload", "--json", str(a_file(tmp_path, "slow.txt"))) == 0
+    artifact_id = json.loads(capsys.readouterr().out)[0]["id"]
+    assert api.run("cancel", "--wait", artifact_id) == 0
+    capsys.readouterr()
+
+    assert api.run("reprocess", "--json", artifact_id) == 0
+    assert json.loads(capsys.readouterr().out)[0]["run"] == 1
 
 
 # --- Connection and credentials ---------------------------------------------------------
