@@ -4,6 +4,18 @@
 
 const POLL_MS = 1500;
 const KEY_STORAGE = "artifacts.apiKey";
+// A run in one of these is over: it changes only when reprocessed.
+const FINAL_STATUSES = ["processed", "failed", "cancelled"];
+// What a stopped run's reason means, beside the machine-readable word.
+const REASONS = {
+  cancelled: "stopped on request",
+  run_cancelled: "the run was cancelled in Temporal before it could record why",
+  run_terminated: "the run was terminated in Temporal",
+  run_timed_out: "the run passed its time bound",
+  run_failed: "the run failed without recording why",
+  run_lost: "the run no longer exists in Temporal",
+  parser_killed: "the parser was killed from outside on every attempt",
+};
 
 function apiKey() {
   return localStorage.getItem(KEY_STORAGE) || "";
@@ -252,7 +264,9 @@ function renderArtifact(view) {
 
   document.getElementById("failure-section").hidden = !view.failure;
   if (view.failure) {
-    document.getElementById("failure-reason").textContent = view.failure.reason;
+    const reason = view.failure.reason;
+    document.getElementById("failure-reason").textContent =
+      reason + (REASONS[reason] ? " (" + REASONS[reason] + ")" : "");
     document.getElementById("failure-message").textContent = view.failure.message;
   }
 
@@ -284,7 +298,8 @@ function renderArtifact(view) {
   );
 
   document.getElementById("download-text").hidden = !view.links.text;
-  document.getElementById("reprocess").hidden = !["processed", "failed"].includes(view.status);
+  document.getElementById("reprocess").hidden = !FINAL_STATUSES.includes(view.status);
+  document.getElementById("cancel").hidden = FINAL_STATUSES.includes(view.status);
 }
 
 function artifactPage() {
@@ -309,13 +324,18 @@ function artifactPage() {
     repeat(poll);
   });
 
+  document.getElementById("cancel").addEventListener("click", async () => {
+    const response = await fetch(url + "/cancel", { method: "POST", headers: authHeaders() });
+    if (!response.ok) return showError(new Error(await problem(response)));
+  });
+
   const poll = async () => {
     try {
       view = await getJson(url);
       error.hidden = true;
       renderArtifact(view);
       // Keep watching until the run is over; a finished artifact changes only on request.
-      return !["processed", "failed"].includes(view.status);
+      return !FINAL_STATUSES.includes(view.status);
     } catch (err) {
       showError(err);
       return err.status !== 404; // an unknown artifact will not appear by waiting
