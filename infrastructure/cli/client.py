@@ -35,7 +35,8 @@ class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
 
 
 class ArtifactsClient:
-    """``POST /artifacts``, ``GET /artifacts[/{id}]``, reprocessing and cancelling, over one connection pool.
+    """``POST /artifacts``, ``GET /artifacts[/{id}]``, reprocessing and cancelling, over one
+    connection pool.
 
     ``api_key``, when given, is sent as a Bearer token on every request.
     """
