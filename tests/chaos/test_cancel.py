@@ -52,7 +52,7 @@ async def test_pdfs_cancelled_mid_extraction_end_cancelled_and_the_worker_lives_
             worker_pid = worker.pid
             pdf = await asyncio.to_thread(long_pdf)
             async with httpx.AsyncClient(
-                base_url=stack.api_url, timeout=60, headers=stack.api_headers()
+                base_url=stack.api_url, timeout=60, headers=stack.api_headers
             ) as http:
                 # Distinct bytes each: the API answers bytes it has with their artifact.
                 ids = [
