@@ -209,7 +209,7 @@ def orphan_sweep(settings: Settings | None = None) -> OrphanSweep:
     """``sweep_orphans``: the blobs no event references, on the configured stores."""
     container = build_container(settings)
     settings = container[Settings]
-    return OrphanSweep(container[ArtifactsApplication], settings.blob_dir)
+    return OrphanSweep(container[ArtifactsApplication], LocalBlobStore(settings.blob_dir))
 
 
 def default_summarizer(settings: Settings) -> Summarizer:
