@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -15,7 +16,7 @@ from uuid import UUID
 
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
-from domain.artifact import TERMINAL_STATUSES, Artifact
+from domain.artifact import TERMINAL_STATUSES, Artifact, workflow_id_for
 from infrastructure.config import Settings
 from tests.chaos.stack import Stack, reader
 from tests.support import PROCESSES, wait_until
@@ -90,3 +91,10 @@ def outcomes(settings: Settings, ids: list[UUID]) -> dict[str, int]:
         return found
     finally:
         app.close()
+
+
+def processing_runs(runs: Counter[str], ids: list[UUID], *, last_run: int = 0) -> Counter[str]:
+    """The runs of these artifacts' processing, without the reconciler's own workflows (the
+    same task queue runs both)."""
+    ours = {workflow_id_for(i, run) for i in ids for run in range(last_run + 1)}
+    return Counter({k: n for k, n in runs.items() if k in ours})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
 from functools import partial
 from pathlib import Path
 from uuid import UUID
@@ -26,6 +25,7 @@ from tests.chaos.reconciling import (
     RECONCILE,
     long_pdf,
     outcomes,
+    processing_runs,
     start_read_worker,
     wait_terminal,
 )
@@ -95,10 +95,8 @@ async def test_runs_terminated_from_outside_get_an_outcome_and_reprocess(
         runs = await runs_per_workflow(client, stack.task_queue)
         reconciler_lines = stack.processes["temporal_worker"].output().count("artifact_reconciled")
 
-    # The task queue also runs the reconciler's own workflows.
-    ours = {workflow_id_for(i, run) for i in ids for run in (0, 1)}
-    processing_runs = Counter({k: n for k, n in runs.items() if k in ours})
-    result = figures("13-terminated", settings, ids, processing_runs, len(ids), max(took.values()))
+    ours = processing_runs(runs, ids, last_run=1)
+    result = figures("13-terminated", settings, ids, ours, len(ids), max(took.values()))
     result.extra = (
         f"terminated={len(terminated_at)} mid_extraction={mid_extraction} "
         f"slowest_to_terminal={max(took.values()):.1f}s bound={BOUND_SECONDS:.0f}s "
