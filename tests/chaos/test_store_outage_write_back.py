@@ -3,10 +3,11 @@ are extracting: their write-backs run out, the runs fail without an outcome, and
 store is back the reconciler records one on each (``run_failed``); nothing is left
 ``uploaded`` or ``processing``.
 
-The outage holds the events table's write lock from another connection (SQLite: ``BEGIN
-EXCLUSIVE``; PostgreSQL: ``LOCK TABLE ... IN EXCLUSIVE MODE``): reads go on, writes wait
-and time out. The worker runs with the record steps' retries cut short
-(``short_write_back_worker``), so that a 45 s outage outlasts them.
+The outage, on SQLite: the database's write lock held from another connection (``BEGIN
+EXCLUSIVE``; reads go on, writes wait 30 s and fail); on PostgreSQL: the link between the
+processes and the server cut (``TcpProxy``), so every connection fails. The worker runs
+with the record steps' retries cut short (``short_write_back_worker``), so that a 45 s
+outage outlasts them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
-from psycopg import sql
 from temporalio.testing import WorkflowEnvironment
 
 from domain.artifact import ArtifactStatus, workflow_id_for
@@ -47,7 +46,7 @@ from tests.chaos.stack import (
     statuses,
     upload_file,
 )
-from tests.support import wait_until
+from tests.support import TcpProxy, wait_until
 
 PDFS = 3 if SMALL else 8
 # Longer than a write's wait for the lock (30 s on SQLite, POSTGRES_LOCK_TIMEOUT below) plus
@@ -56,35 +55,33 @@ OUTAGE_SECONDS = 45.0
 
 
 @contextmanager
-def writes_refused(settings: Settings) -> Iterator[None]:
-    """Holds the events table's write lock until the block ends."""
-    if settings.event_store == "sqlite":
-        lite = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+def writes_refused(settings: Settings, proxy: TcpProxy | None) -> Iterator[None]:
+    """The event store refuses the processes' writes until the block ends."""
+    if proxy is not None:
+        proxy.cut()
         try:
-            lite.execute("BEGIN EXCLUSIVE")
             yield
-            lite.execute("ROLLBACK")
         finally:
-            lite.close()
+            proxy.restore()
         return
-    with psycopg.connect(
-        host=settings.postgres_host,
-        port=settings.postgres_port,
-        dbname=settings.postgres_dbname,
-        user=settings.postgres_user,
-        password=settings.postgres_password.get_secret_value(),
-    ) as connection:
-        table = sql.Identifier(settings.postgres_schema, "artifacts_events")
-        connection.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+    lite = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    try:
+        lite.execute("BEGIN EXCLUSIVE")
         yield
-        connection.rollback()
+        lite.execute("ROLLBACK")
+    finally:
+        lite.close()
 
 
 async def test_runs_whose_write_back_outlasts_its_retries_end_with_an_outcome(
     tmp_path: Path, settings: Settings, temporal_dev_env: WorkflowEnvironment
 ) -> None:
     client = temporal_dev_env.client
-    overrides = {**RECONCILE, "PDF_MAX_PAGES": str(PAGES), "POSTGRES_LOCK_TIMEOUT": "20"}
+    overrides = {**RECONCILE, "PDF_MAX_PAGES": str(PAGES)}
+    proxy = TcpProxy(settings.postgres_port) if settings.event_store == "postgres" else None
+    if proxy is not None:
+        proxy.restore()
+        overrides["POSTGRES_PORT"] = str(proxy.port)
     async with running_stack(
         settings,
         client,
@@ -119,7 +116,7 @@ async def test_runs_whose_write_back_outlasts_its_retries_end_with_an_outcome(
             return False
 
         await wait_until(extracting, timeout=120, what="a PDF is being extracted", interval=0.2)
-        with writes_refused(settings):
+        with writes_refused(settings, proxy):
             await asyncio.sleep(OUTAGE_SECONDS)
         store_back = time.monotonic()
         took = await wait_terminal(
@@ -127,6 +124,8 @@ async def test_runs_whose_write_back_outlasts_its_retries_end_with_an_outcome(
         )
         ended = await asyncio.to_thread(outcomes, settings, ids)
         runs = await runs_per_workflow(client, stack.task_queue)
+    if proxy is not None:
+        proxy.close()
 
     result = figures(
         "14-store-outage-write-back",
