@@ -6,6 +6,7 @@ This module imports only the standard library: Temporal workflow code imports
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 from uuid import UUID
@@ -81,6 +82,17 @@ class StoredBlob:
     sha256: str
 
 
+@dataclass(frozen=True)
+class BlobEntry:
+    """A stored blob, or an unfinished write (``temporary``), as a listing shows it."""
+
+    location: str
+    size: int
+    # When it was last written, in seconds since the epoch (the store's clock).
+    modified_at: float
+    temporary: bool = False
+
+
 class BlobWriter(Protocol):
     """A blob being written; nothing is visible at a location until ``commit``."""
 
@@ -113,6 +125,15 @@ class BlobStore(Protocol):
 
     def check(self) -> None:
         """Raises when the store cannot take new blobs (for readiness checks)."""
+        ...
+
+    def entries(self) -> Iterator[BlobEntry]:
+        """Every stored blob and every unfinished write, with when it was last written."""
+        ...
+
+    def delete(self, location: str) -> None:
+        """Deletes a blob or an unfinished write (a listed location); a missing one is no
+        error."""
         ...
 
 

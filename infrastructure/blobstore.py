@@ -12,12 +12,14 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from application.ports import BlobNotFound, StoredBlob
+from application.ports import BlobEntry, BlobNotFound, StoredBlob
 
 _LOCATION = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
+_TEMPORARY = re.compile(r"tmp/[0-9a-f]{32}")
 
 
 class LocalBlobWriter:
@@ -79,6 +81,32 @@ class LocalBlobStore:
         tmp = self.root / "tmp"
         if not os.access(tmp, os.W_OK | os.X_OK):
             raise OSError(f"{tmp} is not a writable directory")
+
+    def entries(self) -> Iterator[BlobEntry]:
+        """Blobs (``3f/3f2a…``) and unfinished writes (``tmp/…``); any other file under the
+        root is not the store's and is never listed."""
+        if not self.root.is_dir():
+            return
+        for directory in sorted(self.root.iterdir()):
+            if not directory.is_dir():
+                continue
+            temporary = directory.name == "tmp"
+            pattern = _TEMPORARY if temporary else _LOCATION
+            for path in sorted(directory.iterdir()):
+                location = f"{directory.name}/{path.name}"
+                if not pattern.fullmatch(location):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue  # committed or aborted meanwhile
+                if path.is_file():
+                    yield BlobEntry(location, stat.st_size, stat.st_mtime, temporary)
+
+    def delete(self, location: str) -> None:
+        if not (_LOCATION.fullmatch(location) or _TEMPORARY.fullmatch(location)):
+            raise BlobNotFound(f"not a blob location: {location!r}")
+        (self.root / location).unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

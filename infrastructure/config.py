@@ -129,6 +129,17 @@ class Settings(BaseSettings):
     # The Temporal SDK's own metrics (task latencies, slots, polls); empty turns them off.
     temporal_worker_metrics_address: str = "127.0.0.1:9464"
 
+    # Reconciliation: a Temporal Schedule, created by the Temporal worker, runs
+    # ReconcileArtifactsWorkflow this often. An artifact whose run closed without an outcome
+    # gets one at the next tick, so within this interval plus one pass (well under 60 s).
+    reconcile_interval_seconds: float = Field(default=15, gt=0, le=50)
+    # A run the pipeline worker has not started (no workflow under its id) is started by
+    # the reconciler only once its upload (or reprocessing request) is this old, so that
+    # the pipeline worker's normal lag is not raced.
+    reconcile_redrive_after_seconds: float = Field(default=30, ge=0)
+    # Artifacts one reconciling activity looks at (one page of the read model).
+    reconcile_batch_size: int = Field(default=100, ge=1, le=1000)
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None

@@ -8,38 +8,56 @@ command finds both and deletes them (``--dry-run``: only lists them).
 Referenced are the locations named by every ``ArtifactCreated`` (the uploads) and every
 ``ArtifactProcessed`` (the extracted text, of every run) in the event store's whole
 notification log, read in pages. Only files older than the grace period are swept: an
-upload in flight has a young blob and no event yet, and so does the text of a workflow
-still running. The grace must exceed the longest processing run (text blobs are written
-before ``ArtifactProcessed``); the default is an hour.
+upload in flight has a young blob and no event yet.
+
+A run still in flight writes its text before ``ArtifactProcessed`` names it, so no grace
+period alone could protect it. The same read of the log finds when each artifact's current
+run was opened (``ArtifactCreated`` or ``ReprocessingRequested``) and whether it has an
+outcome yet; nothing written at or after the earliest open run's opening (less a margin for
+clocks) is ever swept, whatever the grace. Every run is bounded in time, and the reconciler
+closes out runs that ended without an outcome, so this window does not stay open.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication
-from domain.artifact import ArtifactCreated, ArtifactProcessed
+from application.ports import BlobStore
+from domain.artifact import (
+    ArtifactCreated,
+    ArtifactProcessed,
+    ArtifactProcessingFailed,
+    ProcessingCancelled,
+    ReprocessingRequested,
+)
 
 DEFAULT_GRACE_SECONDS = 3600
+# Blob times come from the blob store's clock, event times from the writer's: allow for
+# hosts whose clocks disagree by this much.
+CLOCK_MARGIN_SECONDS = 60
 PAGE = 500
-_BLOB = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
-_TOPICS = [get_topic(ArtifactCreated), get_topic(ArtifactProcessed)]
+_OPENS = (ArtifactCreated, ReprocessingRequested)
+_CLOSES = (ArtifactProcessed, ArtifactProcessingFailed, ProcessingCancelled)
+_TOPICS = [get_topic(t) for t in (*_OPENS, *_CLOSES)]
 
 
 @dataclass
 class SweepReport:
     referenced: int = 0
-    orphans: list[Path] = field(default_factory=list)
-    temp_files: list[Path] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    temp_files: list[str] = field(default_factory=list)
     bytes: int = 0
     deleted: bool = False
+    # When the earliest run still open was opened (None: no run open); nothing written
+    # since (less the clock margin) was swept.
+    open_since: datetime | None = None
 
     def summary(self) -> str:
         verb = "deleted" if self.deleted else "would delete (dry run)"
@@ -54,21 +72,36 @@ class OrphanSweep:
     """One sweep of the configured stores (``python -m infrastructure.sweep_orphans``)."""
 
     artifacts: ArtifactsApplication
-    blob_root: Path
+    blob_store: BlobStore
 
     def __call__(self, *, older_than: float, dry_run: bool) -> SweepReport:
         """Sweeps (see ``sweep_orphans``), then closes the application."""
         try:
             return sweep_orphans(
-                self.artifacts, self.blob_root, older_than=older_than, dry_run=dry_run
+                self.artifacts, self.blob_store, older_than=older_than, dry_run=dry_run
             )
         finally:
             self.artifacts.close()
 
 
-def referenced_locations(artifacts: ArtifactsApplication, page_size: int = PAGE) -> set[str]:
-    """Every blob location an ``ArtifactCreated`` or ``ArtifactProcessed`` names."""
-    locations: set[str] = set()
+@dataclass
+class EventLogFacts:
+    """What the sweep learns from one read of the event log."""
+
+    referenced: set[str] = field(default_factory=set)
+    # Per artifact whose current run has no outcome yet: when that run was opened.
+    open_runs: dict[UUID, datetime] = field(default_factory=dict)
+
+    @property
+    def open_since(self) -> datetime | None:
+        return min(self.open_runs.values(), default=None)
+
+
+def read_event_log(artifacts: ArtifactsApplication, page_size: int = PAGE) -> EventLogFacts:
+    """Every blob location an ``ArtifactCreated`` or ``ArtifactProcessed`` names, and the
+    runs still open (an artifact's events come in order, so its last opening or outcome
+    event says whether its current run is open)."""
+    facts = EventLogFacts()
     start: int | None = None
     while True:
         page = artifacts.recorder.select_notifications(
@@ -77,17 +110,21 @@ def referenced_locations(artifacts: ArtifactsApplication, page_size: int = PAGE)
         for notification in page:
             event = artifacts.mapper.to_domain_event(notification)
             if isinstance(event, ArtifactCreated):
-                locations.add(event.storage_location)
+                facts.referenced.add(event.storage_location)
             elif isinstance(event, ArtifactProcessed):
-                locations.update(event.text_locations)
+                facts.referenced.update(event.text_locations)
+            if isinstance(event, _OPENS):
+                facts.open_runs[event.originator_id] = event.timestamp
+            elif isinstance(event, _CLOSES):
+                facts.open_runs.pop(event.originator_id, None)
         if len(page) < page_size:
-            return locations
+            return facts
         start = page[-1].id
 
 
 def sweep_orphans(
     artifacts: ArtifactsApplication,
-    blob_root: Path,
+    blob_store: BlobStore,
     *,
     older_than: float = DEFAULT_GRACE_SECONDS,
     dry_run: bool = False,
@@ -96,45 +133,28 @@ def sweep_orphans(
 ) -> SweepReport:
     """Finds (and unless ``dry_run`` deletes) unreferenced blobs and stale temp files."""
     # Events first, files second: a blob whose event is saved after this read is younger
-    # than the grace period (see above), so it is never mistaken for an orphan.
-    referenced = referenced_locations(artifacts, page_size)
+    # than the grace period, or than the earliest run still open, so it is never mistaken
+    # for an orphan.
+    facts = read_event_log(artifacts, page_size)
     cutoff = (time.time() if now is None else now) - older_than
-    report = SweepReport(referenced=len(referenced))
-    for path, location in _blob_files(blob_root):
-        if location not in referenced and _older(path, cutoff):
-            report.orphans.append(path)
-    tmp = blob_root / "tmp"
-    if tmp.is_dir():
-        report.temp_files = sorted(p for p in tmp.iterdir() if p.is_file() and _older(p, cutoff))
-    for path in [*report.orphans, *report.temp_files]:
-        try:
-            report.bytes += path.stat().st_size
-            if not dry_run:
-                path.unlink()
-        except FileNotFoundError:
-            pass  # gone meanwhile (another sweep, an aborted upload cleaning up)
+    open_since = facts.open_since
+    if open_since is not None:
+        cutoff = min(cutoff, open_since.timestamp() - CLOCK_MARGIN_SECONDS)
+    report = SweepReport(referenced=len(facts.referenced), open_since=open_since)
+    for entry in blob_store.entries():
+        if entry.modified_at >= cutoff:
+            continue
+        if entry.temporary:
+            report.temp_files.append(entry.location)
+        elif entry.location not in facts.referenced:
+            report.orphans.append(entry.location)
+        else:
+            continue
+        report.bytes += entry.size
+        if not dry_run:
+            blob_store.delete(entry.location)
     report.deleted = not dry_run
     return report
-
-
-def _blob_files(blob_root: Path) -> Iterator[tuple[Path, str]]:
-    """The blobs under ``blob_root``, by location; anything else there is left alone."""
-    if not blob_root.is_dir():
-        return
-    for directory in sorted(blob_root.iterdir()):
-        if directory.name == "tmp" or not directory.is_dir():
-            continue
-        for path in sorted(directory.iterdir()):
-            location = f"{directory.name}/{path.name}"
-            if _BLOB.fullmatch(location) and path.is_file():
-                yield path, location
-
-
-def _older(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_GRACE_SECONDS,
         metavar="SECONDS",
         help=f"only files older than this (default {DEFAULT_GRACE_SECONDS}: in-flight "
-        "uploads and running workflows are never swept)",
+        "uploads are not swept; nothing written since the earliest open run began ever is)",
     )
     args = parser.parse_args(argv)
     if args.older_than < 0:
@@ -159,8 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     from infrastructure.di.container import orphan_sweep
 
     report = orphan_sweep()(older_than=args.older_than, dry_run=args.dry_run)
-    for path in [*report.orphans, *report.temp_files]:
-        print(("deleted " if report.deleted else "orphan ") + str(path))
+    for location in [*report.orphans, *report.temp_files]:
+        print(("deleted " if report.deleted else "orphan ") + location)
     print(report.summary())
 
 

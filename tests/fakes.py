@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import uuid
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactPage, InvalidCursor
-from application.ports import BlobNotFound, StoredBlob, SummaryCandidate, SummaryUnavailable
+from application.ports import (
+    BlobEntry,
+    BlobNotFound,
+    StoredBlob,
+    SummaryCandidate,
+    SummaryUnavailable,
+)
 
 # eventsourcing's in-memory persistence, under both keys the application reads.
 IN_MEMORY_ENV = {
@@ -82,6 +90,15 @@ class FakeBlobStore:
 
     def check(self) -> None:
         """Always reachable: it is a dict."""
+
+    def entries(self) -> Iterator[BlobEntry]:
+        """Every blob, written now (the fake keeps no times)."""
+        now = time.time()
+        for location, content in sorted(self.blobs.items()):
+            yield BlobEntry(location, len(content), now)
+
+    def delete(self, location: str) -> None:
+        self.blobs.pop(location, None)
 
 
 class FakeSummarizer:

@@ -16,7 +16,7 @@ build it, so the API and the event-store workers never load libmagic, Pillow or 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -42,6 +42,7 @@ from infrastructure.temporal.connection import ConnectingProcess, metrics_runtim
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from temporalio.worker import Interceptor
 
     from infrastructure.api.dependencies import TemporalProbe
     from infrastructure.processing.options import ProcessingOptions
@@ -142,16 +143,21 @@ def temporal_worker(
     blob_store: BlobStore | None = None,
     summarizer: Summarizer | None = None,
     activities_class: type[ArtifactActivities] | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Process:
-    """The Temporal worker: runs ``ProcessArtifactWorkflow`` and its activities.
+    """The Temporal worker: runs ``ProcessArtifactWorkflow`` and its activities, and the
+    reconciler (``ReconcileArtifactsWorkflow``) on its schedule.
 
     Without ``client`` it connects first, with the SDK's metrics endpoint.
-    ``activities_class``: a subclass with faults injected (the fault suite).
+    ``activities_class``: a subclass with faults injected (the fault suite);
+    ``interceptors``: Temporal worker interceptors (the fault suite's shorter retries).
     """
     # Imported here: the activities load libmagic, Pillow and the parsers, and the worker
     # the workflow module; only this process needs them.
     from infrastructure.temporal.activities import ArtifactActivities
-    from infrastructure.temporal.worker import TemporalWorker
+    from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
+    from infrastructure.temporal.reconciliation import ArtifactReconciler
+    from infrastructure.temporal.worker import Reconciliation, TemporalWorker
 
     container = build_container(settings)
     settings = container[Settings]
@@ -172,6 +178,25 @@ def temporal_worker(
         task_queue=settings.temporal_task_queue,
         activity_threads=settings.activity_threads,
         shutdown_grace=timedelta(seconds=settings.shutdown_grace_seconds),
+        reconciliation=c[Reconciliation],
+        interceptors=interceptors,
+    )
+    # The reconciler's candidates come from the read model; its decisions from the event
+    # store (the process's one application) and Temporal.
+    container[ArtifactCatalog] = Singleton(lambda: artifact_catalog(settings))
+    container[WorkflowOrchestrator] = lambda c: TemporalWorkflowOrchestrator(
+        c[Client], settings.temporal_task_queue
+    )
+    container[Reconciliation] = lambda c: Reconciliation(
+        ArtifactReconciler(
+            c[Client],
+            c[ArtifactsApplication],
+            c[ArtifactCatalog],
+            c[WorkflowOrchestrator],
+            redrive_after=timedelta(seconds=settings.reconcile_redrive_after_seconds),
+        ),
+        interval=timedelta(seconds=settings.reconcile_interval_seconds),
+        batch_size=settings.reconcile_batch_size,
     )
     return ConnectingProcess(
         settings,
@@ -185,7 +210,7 @@ def orphan_sweep(settings: Settings | None = None) -> OrphanSweep:
     """``sweep_orphans``: the blobs no event references, on the configured stores."""
     container = build_container(settings)
     settings = container[Settings]
-    return OrphanSweep(container[ArtifactsApplication], settings.blob_dir)
+    return OrphanSweep(container[ArtifactsApplication], LocalBlobStore(settings.blob_dir))
 
 
 def default_summarizer(settings: Settings) -> Summarizer:

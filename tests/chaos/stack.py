@@ -184,9 +184,10 @@ async def wait_all_processed(settings: Settings, ids: list[UUID], *, timeout: fl
 
 
 async def runs_per_workflow(client: Client, task_queue: str) -> Counter[str]:
-    """How many runs Temporal lists per workflow id on the task queue, once the list
-    (visibility, eventually consistent) has stopped changing."""
-    query = f'TaskQueue = "{task_queue}"'
+    """How many processing runs Temporal lists per workflow id on the task queue, once the
+    list (visibility, eventually consistent) has stopped changing. The reconciler's own
+    workflows run on the same queue and are not counted."""
+    query = f'TaskQueue = "{task_queue}" AND WorkflowType = "ProcessArtifactWorkflow"'
 
     async def count() -> int:
         return (await client.count_workflows(query)).count

@@ -50,6 +50,11 @@ def path_of(blobs: LocalBlobStore, location: str) -> Path:
     return blobs.root / location
 
 
+def loc(blobs: LocalBlobStore, path: Path) -> str:
+    """The location the store lists a file under."""
+    return path.relative_to(blobs.root).as_posix()
+
+
 def age(path: Path, seconds: float) -> Path:
     then = time.time() - seconds
     os.utime(path, (then, then))
@@ -102,9 +107,9 @@ def test_old_unreferenced_blobs_and_temp_files_are_deleted_and_the_rest_kept(
     young_orphan = path_of(blobs, put(blobs, b"in flight").location)
     young_tmp = temp_file(blobs, b"writing")
 
-    report = sweep_orphans(artifacts, blobs.root)
+    report = sweep_orphans(artifacts, blobs)
 
-    assert (report.orphans, report.temp_files) == ([orphan], [stale_tmp])
+    assert (report.orphans, report.temp_files) == ([loc(blobs, orphan)], [loc(blobs, stale_tmp)])
     assert report.referenced == 2
     assert report.bytes == len(b"orphan") + len(b"tmp")
     assert not orphan.exists()
@@ -124,9 +129,9 @@ def test_a_dry_run_lists_the_orphans_and_deletes_nothing(
     orphan = age(path_of(blobs, put(blobs, b"orphan").location), 2 * HOUR)
     stale_tmp = age(temp_file(blobs, b"tmp"), 2 * HOUR)
 
-    report = sweep_orphans(artifacts, blobs.root, dry_run=True)
+    report = sweep_orphans(artifacts, blobs, dry_run=True)
 
-    assert (report.orphans, report.temp_files) == ([orphan], [stale_tmp])
+    assert (report.orphans, report.temp_files) == ([loc(blobs, orphan)], [loc(blobs, stale_tmp)])
     assert orphan.exists()
     assert stale_tmp.exists()
     assert "would delete (dry run) 1 orphaned blobs" in report.summary()
@@ -137,11 +142,11 @@ def test_the_grace_period_is_chosen_with_older_than(
 ) -> None:
     ten_minutes_old = age(path_of(blobs, put(blobs, b"orphan").location), 600)
 
-    kept = sweep_orphans(artifacts, blobs.root, older_than=HOUR)
-    swept = sweep_orphans(artifacts, blobs.root, older_than=300)
+    kept = sweep_orphans(artifacts, blobs, older_than=HOUR)
+    swept = sweep_orphans(artifacts, blobs, older_than=300)
 
     assert kept.orphans == []
-    assert swept.orphans == [ten_minutes_old]
+    assert swept.orphans == [loc(blobs, ten_minutes_old)]
     assert not ten_minutes_old.exists()
 
 
@@ -157,7 +162,7 @@ def test_every_page_of_the_event_log_counts_and_old_runs_text_stays(
         age(path, 2 * HOUR)
 
     # Pages of two notifications: references beyond the first page must be seen too.
-    report = sweep_orphans(artifacts, blobs.root, older_than=0, page_size=2)
+    report = sweep_orphans(artifacts, blobs, older_than=0, page_size=2)
 
     assert report.orphans == []
     assert report.referenced == 6
@@ -172,7 +177,7 @@ def test_files_that_are_not_blobs_are_left_alone(
     stranger.write_text("not a blob")
     age(stranger, 2 * HOUR)
 
-    report = sweep_orphans(artifacts, blobs.root)
+    report = sweep_orphans(artifacts, blobs)
 
     assert report.orphans == []
     assert stranger.exists()
@@ -198,10 +203,58 @@ def test_the_command_sweeps_the_configured_data_dir(
     deleted = capsys.readouterr().out.splitlines()
 
     assert listed == [
-        f"orphan {orphan}",
+        f"orphan {loc(blobs, orphan)}",
         "1 blobs referenced; would delete (dry run) 1 orphaned blobs and 0 temporary files, "
         "6 bytes",
     ]
-    assert deleted[0] == f"deleted {orphan}"
+    assert deleted[0] == f"deleted {loc(blobs, orphan)}"
     assert not orphan.exists()
     assert kept.exists()
+
+
+def test_nothing_written_since_the_earliest_open_run_began_is_swept_whatever_the_grace(
+    artifacts: ArtifactsApplication, blobs: LocalBlobStore
+) -> None:
+    closed = upload(artifacts, put(blobs, b"closed run"))
+    process(artifacts, closed)
+    old_orphan = age(path_of(blobs, put(blobs, b"before any open run").location), 2 * HOUR)
+    upload(artifacts, put(blobs, b"a run in flight"))
+    # The text a run in flight has written and not yet recorded, and its write under way.
+    in_flight_text = path_of(blobs, store_text(blobs, "page 1").location)
+    in_flight_tmp = temp_file(blobs, b"page 2")
+
+    report = sweep_orphans(artifacts, blobs, older_than=0)
+
+    assert report.open_since is not None
+    assert report.orphans == [loc(blobs, old_orphan)]
+    assert report.temp_files == []
+    assert in_flight_text.exists()
+    assert in_flight_tmp.exists()
+
+
+def test_once_every_run_has_an_outcome_the_grace_alone_decides(
+    artifacts: ArtifactsApplication, blobs: LocalBlobStore
+) -> None:
+    artifact_id = upload(artifacts, put(blobs, b"upload"))
+    artifacts.record_processing_failure(artifact_id, run=0, reason="run_terminated", message="")
+    left_behind = path_of(blobs, store_text(blobs, "text of a terminated run").location)
+
+    report = sweep_orphans(artifacts, blobs, older_than=0, now=time.time() + 1)
+
+    assert report.open_since is None
+    assert report.orphans == [loc(blobs, left_behind)]
+    assert not left_behind.exists()
+
+
+def test_a_reprocessing_request_opens_a_run_again(
+    artifacts: ArtifactsApplication, blobs: LocalBlobStore
+) -> None:
+    artifact_id = upload(artifacts, put(blobs, b"upload"))
+    process(artifacts, artifact_id)
+    artifacts.request_reprocessing(artifact_id)
+    new_run_text = path_of(blobs, store_text(blobs, "run 1").location)
+
+    report = sweep_orphans(artifacts, blobs, older_than=0, now=time.time() + 1)
+
+    assert report.open_since is not None
+    assert new_run_text.exists()
