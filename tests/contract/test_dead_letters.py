@@ -111,7 +111,8 @@ async def test_an_undecodable_event_is_a_dead_letter_and_nothing_behind_it_waits
     (letter,) = tracking.dead_letters()
     assert letter.position == bad
     assert letter.topic == get_topic(ArtifactCreated)
-    assert letter.status is DeadLetterStatus.OPEN and letter.attempts == 1
+    assert letter.status is DeadLetterStatus.OPEN
+    assert letter.attempts == 1
     assert worker.metrics.dead_letters._value.get() == 1
     assert sorted(orchestrator.started) == sorted(ids)
 

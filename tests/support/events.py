@@ -56,7 +56,6 @@ def repair(app: ArtifactsApplication, good: StoredEvent) -> None:
     else:
         with datastore.transaction(commit=True) as c:
             c.execute(
-                f"UPDATE {table} SET state = ? "  # noqa: S608 - the recorder's own table
-                "WHERE originator_id = ? AND originator_version = ?",
+                f"UPDATE {table} SET state = ? WHERE originator_id = ? AND originator_version = ?",
                 key,
             )
