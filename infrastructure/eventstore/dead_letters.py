@@ -17,7 +17,7 @@ new error and one more attempt. The tables are in ``dead_letter_tables.py``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -165,6 +165,10 @@ class DeadLetterStore(TrackingRecorder, ABC):
     # -- what each database does --
 
     @abstractmethod
+    def close(self) -> None:
+        """Closes the store's database connections."""
+
+    @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
         """A transaction that commits: a cursor."""
 
@@ -231,8 +235,12 @@ def _letter(row: Mapping[str, Any]) -> DeadLetter:
 class DeadLetters:
     """Every consumer's dead letters, by consumer name: what the admin API reads and marks."""
 
-    def __init__(self, stores: Mapping[str, DeadLetterStore]) -> None:
+    def __init__(
+        self, stores: Mapping[str, DeadLetterStore], *, closes: Sequence[Callable[[], None]] = ()
+    ) -> None:
+        """``closes``: what closes the connections opened for this (the owner calls them)."""
         self._stores = dict(stores)
+        self.closes = list(closes)
 
     @property
     def consumers(self) -> list[str]:

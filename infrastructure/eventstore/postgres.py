@@ -50,6 +50,9 @@ class PostgresDeadLetterTracking(DeadLetterStore, PostgresTrackingRecorder):
     def retry_failed(self, position: int, error: str) -> None:
         super().retry_failed(position, error)
 
+    def close(self) -> None:
+        self.datastore.close()
+
     def _write(self) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=True)
 

@@ -105,6 +105,9 @@ class SQLiteDeadLetterTracking(DeadLetterStore, sqlite.SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), self._sql(CREATE)]
 
+    def close(self) -> None:
+        self.datastore.close()
+
     def _write(self) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=True)
 
