@@ -48,7 +48,7 @@ exit codes:
   1  some artifact failed, an upload or reprocessing was refused, or --wait timed out
   2  usage error (bad arguments, a file that cannot be read)
   3  the server could not be reached, failed (5xx) or refused the API key (401/403)
-  4  no such artifact
+  4  no such artifact (or dead letter)
 """
 
 

@@ -43,6 +43,10 @@ class PostgresDeadLetterTracking(DeadLetterStore, PostgresTrackingRecorder):
         return super().dead_letters()
 
     @_reconnecting
+    def dead_letter(self, position: int) -> DeadLetter:
+        return super().dead_letter(position)
+
+    @_reconnecting
     def mark_for_retry(self, position: int) -> DeadLetter:
         return super().mark_for_retry(position)
 

@@ -129,6 +129,17 @@ async def test_retrying_what_is_not_there_is_404(
     assert response.json()["error"] == error
 
 
+@pytest.mark.parametrize("position", ["0", "-1", str(2**63), "x"])
+async def test_a_position_that_cannot_be_one_is_422(
+    client: httpx.AsyncClient, position: str
+) -> None:
+    response = await client.post(
+        f"/dead-letters/pipeline_worker/{position}/retry", headers=bearer(ADMIN)
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+
+
 async def test_the_list_filters_by_consumer(client: httpx.AsyncClient) -> None:
     response = await client.get("/dead-letters?consumer=nobody", headers=bearer(ADMIN))
     assert response.status_code == 404

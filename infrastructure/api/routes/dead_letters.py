@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from infrastructure.api.dependencies import DeadLetterBoard, admin
 from infrastructure.api.problems import documented
 from infrastructure.api.schemas import DeadLetterList, DeadLetterView
 from infrastructure.eventstore.dead_letters import DeadLetter
+
+# Positions are notification ids: positive, and within a 64-bit integer on both databases.
+Position = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Consumer = Annotated[str, Path(max_length=64)]
 
 router = APIRouter(dependencies=[admin], responses=documented(401, 403, 422), tags=["admin"])
 
@@ -40,7 +44,9 @@ def list_dead_letters(
     responses=documented(404),
     summary="Marks a dead letter for retry; its worker handles the event again",
 )
-def retry_dead_letter(board: DeadLetterBoard, consumer: str, position: int) -> DeadLetterView:
+def retry_dead_letter(
+    board: DeadLetterBoard, consumer: Consumer, position: Position
+) -> DeadLetterView:
     return _view(consumer, board.retry(consumer, position))
 
 
