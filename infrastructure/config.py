@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # Comma-separated API keys, sent as "Authorization: Bearer KEY". Unset: anonymous access,
     # which the API allows only on a loopback API_HOST unless ALLOW_ANONYMOUS=true.
     api_keys: SecretStr = SecretStr("")
+    # Comma-separated admin keys: they admit to every route, and they alone to the admin
+    # routes (GET /dead-letters, retrying one). With neither API_KEYS nor these set, the
+    # admin routes are as open as the rest (anonymous loopback development).
+    admin_api_keys: SecretStr = SecretStr("")
     allow_anonymous: bool = False
     # An upload with the same bytes (sha256) as an earlier one of the same client gets that
     # artifact back instead of a new one (when it sends no Idempotency-Key).
@@ -206,6 +210,11 @@ class Settings(BaseSettings):
     def api_key_list(self) -> list[str]:
         """The API keys from API_KEYS: comma-separated, blanks ignored."""
         return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def admin_api_key_list(self) -> list[str]:
+        """The admin keys from ADMIN_API_KEYS: comma-separated, blanks ignored."""
+        return [k.strip() for k in self.admin_api_keys.get_secret_value().split(",") if k.strip()]
 
     @property
     def blob_dir(self) -> Path:

@@ -22,7 +22,8 @@ LAG_INTERVAL_SECONDS = 5.0
 
 
 class ConsumerMetrics:
-    """How far a consumer of the event store is behind, and (pipeline worker) its starts."""
+    """How far a consumer of the event store is behind, its dead letters, and (pipeline
+    worker) its starts."""
 
     def __init__(self, consumer: str, registry: CollectorRegistry | None = None) -> None:
         self.consumer = consumer
@@ -49,6 +50,16 @@ class ConsumerMetrics:
         self.workflows_already_started = Counter(
             "workflow_starts_duplicate",
             "Starts refused because the run already ran (workflow_already_started)",
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "dead_letters",
+            "Events this consumer could not handle and recorded as dead letters (it moved on)",
+            registry=self.registry,
+        )
+        self.dead_letters_open = Gauge(
+            "dead_letters_open",
+            "Dead letters not resolved yet (open or marked for retry); see GET /dead-letters",
             registry=self.registry,
         )
 

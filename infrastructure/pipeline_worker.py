@@ -8,10 +8,13 @@ position is never recorded before every earlier start has succeeded.
 
 A crash between a start and its recording replays that event on restart; the
 orchestrator's start is idempotent, so the replay starts nothing new. While Temporal is
-unreachable, starts are retried with backoff and the position does not move. When the
-subscription fails, ends or stalls (a database restart, EventStoreDB's catch-up subscription
-dropping), the worker resubscribes from its recorded position instead of exiting
-(``infrastructure.eventstore.following``).
+unreachable, starts are retried with backoff and jitter and the position does not move. An
+event that fails for a reason of its own (it does not decode, it cannot be turned into a
+request, Temporal refuses it for good: ``infrastructure.eventstore.delivery.is_transient``)
+is recorded as a dead letter with the position that passes it, and the worker moves on
+(``infrastructure.eventstore.dead_letters``). When the subscription fails, ends or stalls
+(a database restart, EventStoreDB's catch-up subscription dropping), the worker resubscribes
+from its recorded position instead of exiting (``infrastructure.eventstore.following``).
 
 Several pipeline workers may run at once (during a rolling deploy, say): each starts every
 artifact, the orchestrator turns the duplicates into no-ops, and only the first to record a
@@ -25,12 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import random
 import threading
 from typing import Any
 
 import structlog
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from eventsourcing.projection import ApplicationSubscription
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.utils import get_topic
 
 from application.artifacts import ArtifactsApplication, processing_request
@@ -42,6 +45,8 @@ from domain.artifact import (
     workflow_id_for,
 )
 from infrastructure.eventstore.consumer import Consumer
+from infrastructure.eventstore.dead_letters import DeadLetter, DeadLetterStore, Redelivery
+from infrastructure.eventstore.delivery import DecodingSubscription, Delivery, is_transient
 from infrastructure.eventstore.following import Progress
 from infrastructure.metrics import ConsumerMetrics
 from infrastructure.signals import run_process
@@ -57,6 +62,9 @@ TOPICS = (
     get_topic(CancellationRequested),
 )
 _END = object()
+# What a start came to: started (True), joined or refused as a duplicate (False), or a dead
+# letter.
+Outcome = bool | DeadLetter
 
 
 class PipelineWorker(Consumer):
@@ -66,7 +74,7 @@ class PipelineWorker(Consumer):
     def __init__(
         self,
         artifacts: ArtifactsApplication,
-        tracking: TrackingRecorder,
+        tracking: DeadLetterStore,
         orchestrator: WorkflowOrchestrator,
         *,
         max_in_flight: int = 16,
@@ -74,8 +82,14 @@ class PipelineWorker(Consumer):
         max_retry_delay: float = 30.0,
         stall_seconds: float = 30.0,
         metrics: ConsumerMetrics | None = None,
+        dead_letter_poll_seconds: float = 5.0,
     ) -> None:
-        super().__init__(artifacts, stall_seconds=stall_seconds, metrics=metrics)
+        super().__init__(
+            artifacts,
+            stall_seconds=stall_seconds,
+            metrics=metrics,
+            dead_letter_poll_seconds=dead_letter_poll_seconds,
+        )
         self._tracking = tracking
         self._orchestrator = orchestrator
         self._max_in_flight = max_in_flight
@@ -86,6 +100,10 @@ class PipelineWorker(Consumer):
     def position(self) -> int | None:
         return self._tracking.max_tracking_id(self._artifacts.name)
 
+    @property
+    def dead_letters(self) -> DeadLetterStore:
+        return self._tracking
+
     def _settings_to_log(self) -> dict[str, object]:
         return {"max_in_flight": self._max_in_flight}
 
@@ -94,16 +112,16 @@ class PipelineWorker(Consumer):
         # Subscribing is a network call on EventStoreDB (and PostgreSQL); one that hangs is a
         # stall too.
         subscription = await asyncio.wait_for(
-            asyncio.to_thread(ApplicationSubscription, self._artifacts, position, TOPICS),
+            asyncio.to_thread(DecodingSubscription, self._artifacts, position, TOPICS),
             timeout=self._stall_seconds,
         )
         progress.start_at(position)
         log.info("pipeline_worker_subscribed", position=position)
         events: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_in_flight)
-        starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None] = asyncio.Queue(
+        starts: asyncio.Queue[tuple[asyncio.Task[Outcome], Tracking] | None] = asyncio.Queue(
             maxsize=self._max_in_flight
         )
-        in_flight: set[asyncio.Task[bool]] = set()
+        in_flight: set[asyncio.Task[Outcome]] = set()
         closing = threading.Event()
         reader = threading.Thread(
             target=_read,
@@ -136,8 +154,8 @@ class PipelineWorker(Consumer):
     async def _start_in_order(
         self,
         events: asyncio.Queue[Any],
-        starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None],
-        in_flight: set[asyncio.Task[bool]],
+        starts: asyncio.Queue[tuple[asyncio.Task[Outcome], Tracking] | None],
+        in_flight: set[asyncio.Task[Outcome]],
     ) -> None:
         while True:
             item = await events.get()
@@ -146,19 +164,36 @@ class PipelineWorker(Consumer):
                 if isinstance(item, BaseException):
                     raise item
                 return
-            event, tracking = item
-            if isinstance(event, CancellationRequested) and in_flight:
+            delivery: Delivery = item
+            if isinstance(delivery.event, CancellationRequested) and in_flight:
                 # The run to cancel may be among the starts in flight: a cancel that
                 # reached Temporal before its start would find nothing to stop.
                 await asyncio.wait(set(in_flight))
-            task = asyncio.create_task(self._start(event))
+            task = asyncio.create_task(self._start(delivery))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
-            await starts.put((task, tracking))
+            await starts.put((task, delivery.tracking))
 
-    async def _start(
-        self, event: ArtifactCreated | ReprocessingRequested | CancellationRequested
-    ) -> bool:
+    async def _start(self, delivery: Delivery) -> Outcome:
+        """Starts the run of ``delivery``, retrying transient failures with backoff and
+        jitter for as long as it takes; a permanent failure comes back as a dead letter."""
+        if delivery.error is not None:
+            return self.dead_letter(delivery, delivery.error)
+        delay = 0.2
+        while True:
+            try:
+                return await self._start_once(delivery.event)
+            except Exception as err:
+                if not is_transient(err):
+                    return self.dead_letter(delivery, err)
+                # Jitter: workers (and the starts in flight) that failed together do not all
+                # come back at the same moment.
+                wait = random.uniform(delay / 2, delay)  # noqa: S311 - not for security
+                log.warning("workflow_start_failed", error=repr(err), retry_in_seconds=wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self._max_retry_delay)
+
+    async def _start_once(self, event: Any) -> bool:
         if isinstance(event, CancellationRequested):
             return await self._cancel(event)
         if isinstance(event, ReprocessingRequested):
@@ -171,49 +206,42 @@ class PipelineWorker(Consumer):
             artifact_id=str(request.artifact_id),
             workflow_id=workflow_id_for(request.artifact_id, request.run),
         )
-        delay = 0.2
-        while True:
-            try:
-                started = await self._orchestrator.start_processing(request)
-            except Exception as err:  # the orchestrator's errors are all worth retrying
-                log.warning("workflow_start_failed", error=repr(err), retry_in_seconds=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_retry_delay)
-                continue
-            # With USE_EXISTING a start that joined a still-open run also counts as started:
-            # Temporal does not tell the two apart. Only closed runs come back as duplicates.
-            if started:
-                self.metrics.workflows_started.inc()
-            else:
-                self.metrics.workflows_already_started.inc()
-            return started
+        started = await self._orchestrator.start_processing(request)
+        # With USE_EXISTING a start that joined a still-open run also counts as started:
+        # Temporal does not tell the two apart. Only closed runs come back as duplicates.
+        if started:
+            self.metrics.workflows_started.inc()
+        else:
+            self.metrics.workflows_already_started.inc()
+        return started
+
+    async def _handle_again(self, delivery: Delivery) -> None:
+        if delivery.error is not None:
+            raise delivery.error
+        await self._start_once(delivery.event)
+        tracking = delivery.tracking
+        redelivery = Redelivery(tracking.application_name, tracking.notification_id)
+        await asyncio.to_thread(self._tracking.advance, redelivery)
 
     async def _cancel(self, event: CancellationRequested) -> bool:
-        """Asks Temporal to stop the run, retried as a start is (the request is idempotent)."""
+        """Asks Temporal to stop the run; retried by ``_start`` as a start is (the request is
+        idempotent: a run already closed or never started is left as it is)."""
         structlog.contextvars.bind_contextvars(
             artifact_id=str(event.originator_id),
             workflow_id=workflow_id_for(event.originator_id, event.run),
         )
-        delay = 0.2
-        while True:
-            try:
-                await self._orchestrator.cancel_processing(event.originator_id, event.run)
-            except Exception as err:  # as with starts: Temporal away, retried
-                log.warning("workflow_cancel_failed", error=repr(err), retry_in_seconds=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_retry_delay)
-                continue
-            return False
+        await self._orchestrator.cancel_processing(event.originator_id, event.run)
+        return False
 
     async def _record_in_order(
         self,
-        starts: asyncio.Queue[tuple[asyncio.Task[bool], Tracking] | None],
+        starts: asyncio.Queue[tuple[asyncio.Task[Outcome], Tracking] | None],
         progress: Progress,
     ) -> None:
         ended = False
         while not ended and (item := await starts.get()) is not None:
             task, tracking = item
-            await task
+            letters = _dead([await task])
             # Starts queued behind this one are done or nearly: wait for them and record
             # only the last position, one transaction (and fsync) for the lot. Positions
             # still advance in order: none is recorded before every earlier start succeeded.
@@ -222,19 +250,26 @@ class PipelineWorker(Consumer):
                 if following is None:
                     ended = True
                     break
-                await following[0]
+                letters += _dead([await following[0]])
                 tracking = following[1]
             try:
-                await asyncio.to_thread(self._tracking.insert_tracking, tracking)
+                # The dead letters passed on the way commit with the position, or neither.
+                await asyncio.to_thread(self._tracking.advance, tracking, letters)
             except IntegrityError:
                 # Another pipeline worker already recorded this position or a later one;
-                # the starts above were harmless duplicates.
+                # the starts above were harmless duplicates, its dead letters the same.
                 log.info("position_already_recorded", position=tracking.notification_id)
+            else:
+                self.dead_letters_recorded(letters)
             progress.recorded = tracking.notification_id
 
 
+def _dead(outcomes: list[Outcome]) -> list[DeadLetter]:
+    return [outcome for outcome in outcomes if isinstance(outcome, DeadLetter)]
+
+
 def _read(
-    subscription: ApplicationSubscription[Any],
+    subscription: DecodingSubscription,
     events: asyncio.Queue[Any],
     loop: asyncio.AbstractEventLoop,
     progress: Progress,
@@ -260,9 +295,9 @@ def _read(
         return False
 
     try:
-        for event, tracking in subscription:
-            progress.received = tracking.notification_id
-            if not put((event, tracking)):
+        for delivery in subscription:
+            progress.received = delivery.tracking.notification_id
+            if not put(delivery):
                 return
     except BaseException as err:
         put(err)

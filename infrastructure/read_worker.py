@@ -6,6 +6,12 @@ feeds each event with its tracking record to ``ArtifactListProjection``, whose v
 the row change and the tracking record in one transaction. So each event changes the view
 exactly once, and a restart resumes exactly where the last commit left off.
 
+An event that cannot be decoded or projected for a reason of its own (not the view's database
+being away: ``infrastructure.eventstore.delivery.is_transient``) is recorded as a dead letter
+in the view's database, with its position, in one transaction, and the worker moves on. When
+an operator marks it for retry, the worker projects it again, with the artifact's later
+events (which found no row to change while it was missing), without moving its position.
+
 Why not eventsourcing's projection runners: each builds (and closes) an application of its
 own, a second one per session beside the process's; and ``ProjectionRunner`` would also
 build a second view from prefixed environment variables, bypassing ``artifact_catalog``
@@ -30,13 +36,15 @@ import asyncio
 import concurrent.futures
 import threading
 from typing import Any
+from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import Tracking
-from eventsourcing.projection import ApplicationSubscription
+from eventsourcing.persistence import IntegrityError
 
 from application.artifacts import ArtifactsApplication
 from infrastructure.eventstore.consumer import Consumer
+from infrastructure.eventstore.dead_letters import DeadLetterStore, Redelivery
+from infrastructure.eventstore.delivery import DecodingSubscription, Delivery, is_transient
 from infrastructure.eventstore.following import Progress
 from infrastructure.metrics import ConsumerMetrics
 from infrastructure.read_model import APPLICATION, ArtifactListProjection, ArtifactListView
@@ -45,20 +53,7 @@ from infrastructure.signals import run_process
 log = structlog.get_logger(__name__)
 
 CONSUMER = "read_worker"
-Subscription = ApplicationSubscription[Any]
-
-
-class _ReportingProjection(ArtifactListProjection):
-    """The projection, telling the session's stall watch what it received and finished."""
-
-    def __init__(self, view: ArtifactListView, progress: Progress) -> None:
-        super().__init__(view)
-        self._progress = progress
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self._progress.received = tracking.notification_id
-        super().process_event(domain_event, tracking)
-        self._progress.recorded = tracking.notification_id
+Subscription = DecodingSubscription
 
 
 class ReadWorker(Consumer):
@@ -72,14 +67,71 @@ class ReadWorker(Consumer):
         *,
         stall_seconds: float = 30.0,
         metrics: ConsumerMetrics | None = None,
+        dead_letter_poll_seconds: float = 5.0,
     ) -> None:
         """``artifacts`` is the process's one application: every session subscribes to it."""
-        super().__init__(artifacts, stall_seconds=stall_seconds, metrics=metrics)
+        super().__init__(
+            artifacts,
+            stall_seconds=stall_seconds,
+            metrics=metrics,
+            dead_letter_poll_seconds=dead_letter_poll_seconds,
+        )
         self._view = view
+        self._projection = ArtifactListProjection(view)
 
     @property
     def position(self) -> int | None:
         return self._view.max_tracking_id(APPLICATION)
+
+    @property
+    def dead_letters(self) -> DeadLetterStore:
+        return self._view
+
+    def project(self, delivery: Delivery, progress: Progress) -> None:
+        """Projects one delivered event, or records it as a dead letter (blocking)."""
+        tracking = delivery.tracking
+        progress.received = tracking.notification_id
+        error = delivery.error
+        if error is None:
+            try:
+                self._projection.process_event(delivery.event, tracking)
+            except Exception as err:
+                if is_transient(err):
+                    raise  # the session ends and resubscribes from the recorded position
+                error = err
+        if error is not None:
+            letter = self.dead_letter(delivery, error)
+            try:
+                self._view.advance(tracking, [letter])
+            except IntegrityError:
+                # Recorded already (a second read worker): then so is its dead letter.
+                if not self._view.has_tracking_id(APPLICATION, tracking.notification_id):
+                    raise
+            else:
+                self.dead_letters_recorded([letter])
+        progress.recorded = tracking.notification_id
+
+    async def _handle_again(self, delivery: Delivery) -> None:
+        if delivery.error is not None:
+            raise delivery.error
+        await asyncio.to_thread(self._project_again, delivery)
+
+    def _project_again(self, delivery: Delivery) -> None:
+        # The artifact's later events changed nothing while its row was missing or behind;
+        # the view's version guard makes applying them again harmless either way. The last
+        # write resolves the dead letter, so a crash before it leaves the retry to be redone.
+        later = self._artifacts.events.get(
+            UUID(str(delivery.originator_id)), gt=delivery.originator_version
+        )
+        events = [delivery.event, *later]
+        tracking = delivery.tracking
+        for number, event in enumerate(events, start=1):
+            redelivery = Redelivery(
+                tracking.application_name,
+                tracking.notification_id,
+                resolves=number == len(events),
+            )
+            self._projection.process_event(event, redelivery)
 
     async def _session(self, end: asyncio.Event, progress: Progress) -> None:
         subscription = await self._subscribe(end, progress)
@@ -89,7 +141,7 @@ class ReadWorker(Consumer):
         failures: list[BaseException] = []
         projecting = threading.Thread(
             target=_project,
-            args=(subscription, _ReportingProjection(self._view, progress), failures),
+            args=(subscription, self, progress, failures),
             name=f"{CONSUMER}-projection",
             daemon=True,
         )
@@ -139,15 +191,18 @@ class ReadWorker(Consumer):
         # Marked subscribed before subscribing: a subscription that hangs while events wait
         # is then a stall, which the watch ends.
         progress.start_at(position)
-        return ApplicationSubscription(self._artifacts, gt=position, topics=self.topics)
+        return DecodingSubscription(self._artifacts, gt=position, topics=self.topics)
 
 
 def _project(
-    subscription: Subscription, projection: ArtifactListProjection, failures: list[BaseException]
+    subscription: Subscription,
+    worker: ReadWorker,
+    progress: Progress,
+    failures: list[BaseException],
 ) -> None:
     try:
-        for domain_event, tracking in subscription:
-            projection.process_event(domain_event, tracking)
+        for delivery in subscription:
+            worker.project(delivery, progress)
     except BaseException as err:
         failures.append(err)
 

@@ -16,7 +16,7 @@ def main() -> None:
     try:
         check_anonymous_access(
             host=settings.api_host,
-            api_keys=settings.api_key_list,
+            api_keys=[*settings.api_key_list, *settings.admin_api_key_list],
             allow_anonymous=settings.allow_anonymous,
         )
     except AnonymousAccessRefused as err:

@@ -8,7 +8,7 @@ plain module-level function that a test reaches through the app built with fakes
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +17,8 @@ from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog
 from application.ports import BlobStore
 from infrastructure.api.observability import ApiMetrics
-from infrastructure.api.security import principal_of
+from infrastructure.api.security import admin_of, principal_of
+from infrastructure.eventstore.dead_letters import DeadLetters
 
 # Answers "is Temporal reachable?" by returning; raises when it is not.
 TemporalProbe = Callable[[], Awaitable[None]]
@@ -33,6 +34,8 @@ class ApiOptions:
     temporal_namespace: str = "default"
     api_keys: tuple[str, ...] = ()
     dedupe_by_sha256: bool = False
+    admin_keys: tuple[str, ...] = ()
+    """Admit everywhere, and alone to the admin routes."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class ApiServices:
     options: ApiOptions
     catalog: ArtifactCatalog | None = None
     temporal_probe: TemporalProbe | None = None
+    dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters({}))
+    """The workers' dead letters, by consumer (the admin routes)."""
 
 
 def _services(request: Request) -> ApiServices:
@@ -80,7 +85,15 @@ def _metrics(request: Request) -> ApiMetrics:
 
 
 def _principal(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> str:
-    return principal_of(request, options.api_keys)
+    return principal_of(request, [*options.api_keys, *options.admin_keys])
+
+
+def _admin(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> str:
+    return admin_of(request, options.api_keys, options.admin_keys)
+
+
+def _dead_letters(services: Services) -> DeadLetters:
+    return services.dead_letters
 
 
 Artifacts = Annotated[ArtifactsApplication, Depends(_artifacts)]
@@ -95,3 +108,6 @@ Metrics = Annotated[ApiMetrics, Depends(_metrics)]
 # also names ``Principal`` gets the same answer.
 Principal = Annotated[str, Depends(_principal)]
 authenticated = Depends(_principal)
+# The admin routes' router lists ``admin`` instead: 401 without a key, 403 with a non-admin.
+admin = Depends(_admin)
+DeadLetterBoard = Annotated[DeadLetters, Depends(_dead_letters)]

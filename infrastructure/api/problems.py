@@ -33,13 +33,14 @@ from starlette.routing import Match
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
 from domain.errors import ArtifactError, CancellationNotAllowed, ReprocessingNotAllowed
-from infrastructure.api.security import Unauthorized
+from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
     InvalidIdempotencyKey,
     NotMultipart,
     UploadRejected,
     UploadTooLarge,
 )
+from infrastructure.eventstore.dead_letters import DeadLetterNotFound, UnknownConsumer
 
 MEDIA_TYPE = "application/problem+json"
 _Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
@@ -88,6 +89,10 @@ PROBLEMS: dict[type[Exception], Kind] = {
     NotMultipart: Kind(415, "unsupported_media_type", "Unsupported media type"),
     RequestValidationError: Kind(422, "invalid_request", "Invalid request"),
     ReadModelUnavailable: Kind(503, "read_model_unavailable", "Read model unavailable"),
+    # The admin routes (routes/dead_letters.py).
+    AdminOnly: Kind(403, "admin_only", "Admin only"),
+    DeadLetterNotFound: Kind(404, "dead_letter_not_found", "Dead letter not found"),
+    UnknownConsumer: Kind(404, "unknown_consumer", "Unknown consumer"),
 }
 # What the HTTP status alone says; ``about:blank`` problems.
 _HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed"}

@@ -177,5 +177,24 @@ class Health(BaseModel):
     temporal: HealthCheck
 
 
+class DeadLetterView(BaseModel):
+    """An event a worker could not handle, recorded as it moved on (GET /dead-letters)."""
+
+    consumer: str
+    position: int
+    topic: str
+    originator_id: str
+    originator_version: int
+    error: str
+    status: Literal["open", "retry", "resolved"]
+    attempts: int
+    recorded_at: datetime
+    updated_at: datetime | None
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterView]
+
+
 class Liveness(BaseModel):
     status: Literal["ok"]

@@ -1,9 +1,11 @@
 """Who may call the API: bearer API keys, and the rule for running without any.
 
-Keys come from ``API_KEYS``. Every key is compared with ``hmac.compare_digest`` (all of
-them, whichever matches), so the time a check takes says nothing about how close a guess
-was. Without keys the API is anonymous, which it only allows on a loopback address unless
-``ALLOW_ANONYMOUS=true`` says a proxy in front of it does the authentication.
+Keys come from ``API_KEYS``; admin keys (``ADMIN_API_KEYS``) admit everywhere too, and
+they alone to the admin routes (``admin_of``). Every key is compared with
+``hmac.compare_digest`` (all of them, whichever matches), so the time a check takes says
+nothing about how close a guess was. Without keys the API is anonymous, which it only
+allows on a loopback address unless ``ALLOW_ANONYMOUS=true`` says a proxy in front of it
+does the authentication.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ ANONYMOUS = "anonymous"
 
 class Unauthorized(Exception):  # noqa: N818 - a domain word
     """The request carries no valid API key."""
+
+
+class AdminOnly(Exception):  # noqa: N818 - a domain word
+    """The request carries a valid API key, but not an admin key."""
 
 
 class AnonymousAccessRefused(RuntimeError):  # noqa: N818 - a domain word
@@ -47,6 +53,20 @@ def principal_of(request: Request, api_keys: Sequence[str]) -> str:
     if not any(matches):
         raise Unauthorized("the API key is not valid")
     return "key-" + hashlib.sha256(candidate).hexdigest()[:16]
+
+
+def admin_of(request: Request, api_keys: Sequence[str], admin_keys: Sequence[str]) -> str:
+    """The caller of an admin route: ``Unauthorized`` without a valid key, ``AdminOnly``
+    with a key that is not an admin key; anonymous only when no keys at all are configured.
+    """
+    principal = principal_of(request, [*api_keys, *admin_keys])
+    if principal == ANONYMOUS:
+        return principal
+    presented = request.headers.get("authorization", "").partition(" ")[2].strip().encode()
+    matches = [hmac.compare_digest(presented, key.encode()) for key in admin_keys]
+    if not any(matches):
+        raise AdminOnly("this route needs an admin key (ADMIN_API_KEYS)")
+    return principal
 
 
 def is_loopback(host: str) -> bool:

@@ -20,7 +20,14 @@ from infrastructure.cli.client import (
     Unreachable,
     View,
 )
-from infrastructure.cli.output import describe, list_line, print_items, print_json, result_line
+from infrastructure.cli.output import (
+    dead_letter_line,
+    describe,
+    list_line,
+    print_items,
+    print_json,
+    result_line,
+)
 from infrastructure.cli.progress import ProgressLine, bar
 
 OK, FAILED, USAGE, UNREACHABLE, NOT_FOUND = 0, 1, 2, 3, 4
@@ -28,6 +35,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 FINAL = ("processed", "failed", "cancelled")
 STATUSES = ("uploaded", "processing", "processed", "failed", "cancelled")
 POLL_SECONDS = 0.5
+# The workers that keep dead letters (GET /dead-letters).
+CONSUMERS = ("pipeline_worker", "read_worker")
 
 EPILOG = f"""\
 environment:
@@ -40,7 +49,7 @@ exit codes:
      timed out (cancel --wait: 0 once the run is cancelled)
   2  usage error (bad arguments, a file that cannot be read)
   3  the server could not be reached, failed (5xx) or refused the API key (401/403)
-  4  no such artifact
+  4  no such artifact (or dead letter)
 """
 
 
@@ -130,6 +139,23 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("id", metavar="ID")
     waiting(cancel)
     as_json(cancel)
+
+    # Admin: needs an admin key (ADMIN_API_KEYS) unless the API runs without any keys.
+    dead = command(
+        "dead-letters", _dead_letters, "list the events the workers could not handle (admin)"
+    )
+    dead.add_argument("--consumer", choices=CONSUMERS, help="only this worker's")
+    as_json(dead)
+    actions = dead.add_subparsers(title="actions", metavar="ACTION")
+    retry = actions.add_parser(
+        "retry",
+        parents=[common],
+        help="have the worker handle a dead letter again, once its cause is fixed",
+    )
+    retry.add_argument("consumer", choices=CONSUMERS, metavar="CONSUMER")
+    retry.add_argument("position", type=_positive, metavar="POSITION")
+    as_json(retry)
+    retry.set_defaults(command=_retry_dead_letter)
     return main
 
 
@@ -213,6 +239,18 @@ def _cancel(client: ArtifactsClient, args: argparse.Namespace) -> int:
     print_items([result], args.json, result_line)
     ok = "error" not in result and (not args.wait or result.get("status") == "cancelled")
     return OK if ok else FAILED
+
+
+def _dead_letters(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    print_items(client.dead_letters(consumer=args.consumer), args.json, dead_letter_line)
+    return OK
+
+
+def _retry_dead_letter(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    print_items(
+        [client.retry_dead_letter(args.consumer, args.position)], args.json, dead_letter_line
+    )
+    return OK
 
 
 # --- Waiting ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ with a multipart body built here, so memory stays flat and every chunk sent is r
 
 from __future__ import annotations
 
+import builtins
 import mimetypes
 import uuid
 from collections.abc import Callable, Iterator
@@ -98,6 +99,15 @@ class ArtifactsClient:
 
     def cancel(self, artifact_id: str) -> View:
         return self._call("POST", f"/artifacts/{_id(artifact_id)}/cancel")
+
+    # ``builtins.list``: in this class, ``list`` is the method above.
+    def dead_letters(self, *, consumer: str | None) -> builtins.list[View]:
+        params = {"consumer": consumer} if consumer else {}
+        items: builtins.list[View] = self._call("GET", "/dead-letters", params=params)["items"]
+        return items
+
+    def retry_dead_letter(self, consumer: str, position: int) -> View:
+        return self._call("POST", f"/dead-letters/{consumer}/{position}/retry")
 
     def _call(self, method: str, url: str, **kwargs: Any) -> View:
         try:

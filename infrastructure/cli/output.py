@@ -45,6 +45,20 @@ def list_line(item: View) -> str:
     )
 
 
+def dead_letter_line(item: View) -> str:
+    return "\t".join(
+        [
+            item["consumer"],
+            str(item["position"]),
+            item["status"],
+            f"attempts={item['attempts']}",
+            item["topic"].rpartition(".")[2],
+            item["originator_id"],
+            item["error"],
+        ]
+    )
+
+
 def describe(view: View) -> None:
     facts = {
         "id": view["id"],

@@ -32,6 +32,7 @@ from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env, created_alongside_others, tracking_recorder
 from infrastructure.eventstore.consumer import ConsumerProcess
+from infrastructure.eventstore.dead_letters import DeadLetters, DeadLetterStore
 from infrastructure.healthcheck import heartbeat_path
 from infrastructure.pipeline_worker import PipelineWorker
 from infrastructure.read_model import ArtifactListView, artifact_catalog
@@ -213,6 +214,16 @@ def orphan_sweep(settings: Settings | None = None) -> OrphanSweep:
     return OrphanSweep(container[ArtifactsApplication], LocalBlobStore(settings.blob_dir))
 
 
+def admin_dead_letters(settings: Settings, catalog: ArtifactCatalog) -> DeadLetters:
+    """Both workers' dead letters, as the API's admin routes read them: the pipeline
+    worker's beside its position, the read worker's in the read model (``catalog``)."""
+    pipeline = tracking_recorder(settings, PipelineWorker.name)
+    stores: dict[str, DeadLetterStore] = {PipelineWorker.name: pipeline}
+    if isinstance(catalog, DeadLetterStore):
+        stores[ReadWorker.name] = catalog
+    return DeadLetters(stores, closes=[pipeline.close])
+
+
 def default_summarizer(settings: Settings) -> Summarizer:
     """The configured summarizer: offline LexRank, or an OpenAI-compatible endpoint."""
     # Imported here: sumy (nltk) and openai take seconds to import, and only the Temporal
@@ -269,6 +280,7 @@ def api_app(
     blob_store: BlobStore | None = None,
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> FastAPI:
     """The API process: the app uvicorn serves, on the real adapters unless given others.
 
@@ -294,6 +306,9 @@ def api_app(
         view = artifact_catalog(settings)
         closes.append(view.close)
         catalog = view
+    if dead_letters is None:
+        dead_letters = admin_dead_letters(settings, catalog)
+        closes.extend(dead_letters.closes)
     client: Client | None = None
 
     async def probe_temporal() -> None:
@@ -323,6 +338,8 @@ def api_app(
             temporal_namespace=settings.temporal_namespace,
             api_keys=tuple(settings.api_key_list),
             dedupe_by_sha256=settings.dedupe_by_sha256,
+            admin_keys=tuple(settings.admin_api_key_list),
         ),
+        dead_letters=dead_letters,
     )
     return create_app(services, lifespan=lifespan)

@@ -24,11 +24,11 @@ from eventsourcing.persistence import (
     IntegrityError,
     InternalError,
     OperationalError,
-    TrackingRecorder,
 )
 from eventsourcing.utils import Environment
 
 from infrastructure.config import Settings
+from infrastructure.eventstore.dead_letters import DeadLetterStore
 
 SQLITE_FACTORY = "infrastructure.eventstore.sqlite:Factory"
 POSTGRES_FACTORY = "eventsourcing.postgres:Factory"
@@ -105,12 +105,32 @@ def application_env(settings: Settings) -> dict[str, str]:
             assert_never(settings.event_store)
 
 
-def tracking_recorder(settings: Settings, consumer: str) -> TrackingRecorder:
-    """Where ``consumer`` records how far through the event stream it has got."""
+def tracking_recorder(settings: Settings, consumer: str) -> DeadLetterStore:
+    """Where ``consumer`` records how far through the event stream it has got, and the
+    dead letters it passed on the way (``dead_letters.py``)."""
+    recorder_class = dead_letter_tracking_class(settings)
     env = tracking_env(settings, consumer)
     return created_alongside_others(
-        lambda: InfrastructureFactory[TrackingRecorder].construct(env).tracking_recorder()
+        lambda: (
+            InfrastructureFactory[DeadLetterStore].construct(env).tracking_recorder(recorder_class)
+        )
     )
+
+
+def dead_letter_tracking_class(settings: Settings) -> type[DeadLetterStore]:
+    """The tracking recorder with a dead-letter table, on the configured tracking store."""
+    match settings.tracking_store:
+        case "postgres":
+            # Imported only when chosen: psycopg needs libpq, which SQLite set-ups lack.
+            from infrastructure.eventstore.postgres import PostgresDeadLetterTracking
+
+            return PostgresDeadLetterTracking
+        case "sqlite":
+            from infrastructure.eventstore.sqlite import SQLiteDeadLetterTracking
+
+            return SQLiteDeadLetterTracking
+        case _:
+            assert_never(settings.tracking_store)
 
 
 def tracking_env(settings: Settings, consumer: str) -> Environment:

@@ -8,18 +8,29 @@ workflow start. Polling is by rowid, which SQLite assigns in commit order (one w
 at a time), so a reader never skips an event that commits later with a lower id.
 
 Use it as the persistence module: ``PERSISTENCE_MODULE=infrastructure.eventstore.sqlite:Factory``.
+
+``SQLiteDeadLetterTracking`` is a consumer's tracking recorder with a ``dead_letters`` table
+in the same file, so that a dead letter and its position commit together
+(``dead_letters.DeadLetterStore``).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 from eventsourcing import sqlite
-from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
+from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription, Tracking
+
+from infrastructure.eventstore.dead_letters import CREATE, DeadLetterStore
 
 DEFAULT_POLL_INTERVAL = 0.1
+DEAD_LETTER_TABLE = "dead_letters"
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
 class PollingSubscription(Subscription[sqlite.SQLiteApplicationRecorder]):
@@ -85,3 +96,39 @@ class Factory(sqlite.SQLiteFactory):
         if interval and isinstance(recorder, SubscribableSQLiteApplicationRecorder):
             recorder.poll_interval = float(interval)
         return recorder
+
+
+class SQLiteDeadLetterTracking(DeadLetterStore, sqlite.SQLiteTrackingRecorder):
+    # The statements in SQLite's dialect, made once each.
+    _statements: dict[str, str] = {}
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), self._sql(CREATE)]
+
+    def close(self) -> None:
+        self.datastore.close()
+
+    def _write(self) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=True)
+
+    def _read(self) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=False)
+
+    def _execute(self, c: Any, statement: str, params: Mapping[str, object]) -> None:
+        c.execute(self._sql(statement), params)
+
+    def _fetch(
+        self, c: Any, statement: str, params: Mapping[str, object]
+    ) -> list[Mapping[str, Any]]:
+        c.execute(self._sql(statement), params)
+        return list(c.fetchall())
+
+    def _record_tracking(self, c: Any, tracking: Tracking) -> None:
+        self._insert_tracking(c, tracking)
+
+    @classmethod
+    def _sql(cls, statement: str) -> str:
+        if statement not in cls._statements:
+            named = _PYFORMAT.sub(r":\1", statement)
+            cls._statements[statement] = named.format(table=DEAD_LETTER_TABLE)
+        return cls._statements[statement]

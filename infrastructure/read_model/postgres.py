@@ -1,5 +1,6 @@
 """The artifact list in PostgreSQL: an ``artifact_list`` table next to the read model's
-``read_model_tracking`` table, both in POSTGRES_SCHEMA, so one transaction covers both.
+``read_model_tracking`` and ``read_model_dead_letters`` tables, all in POSTGRES_SCHEMA, so one
+transaction covers them.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composable, Identifier, Placeholder
 
 from application.catalog import ArtifactRow
 from domain.artifact import Artifact, ArtifactCreated, ArtifactStatus
+from infrastructure.eventstore.postgres import PostgresDeadLetterTracking
 from infrastructure.read_model.view import (
     SUMMARY_COLUMNS,
     ArtifactListView,
@@ -28,7 +30,7 @@ TABLE = "artifact_list"
 _reconnecting = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
-class PostgresArtifactList(ArtifactListView, PostgresTrackingRecorder):
+class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(TABLE))
@@ -82,7 +84,7 @@ class PostgresArtifactList(ArtifactListView, PostgresTrackingRecorder):
                     "version": created.originator_version,
                 },
             )
-            self._insert_tracking(curs, tracking)
+            self._mark(curs, tracking)
 
     @_reconnecting
     def _update_row(
@@ -107,7 +109,7 @@ class PostgresArtifactList(ArtifactListView, PostgresTrackingRecorder):
                     "version": event.originator_version,
                 },
             )
-            self._insert_tracking(curs, tracking)
+            self._mark(curs, tracking)
 
     @_reconnecting
     def _select_rows(

@@ -1,7 +1,7 @@
 """The artifact list in SQLite: rows and tracking in the read model's own database file.
 
 The file (``<DATA_DIR>/read_model.sqlite3``) holds the ``artifact_list`` table and the
-read model's ``tracking`` table, so one SQLite transaction covers both.
+read model's ``tracking`` and ``dead_letters`` tables, so one SQLite transaction covers them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from application.catalog import ArtifactRow
 from domain.artifact import Artifact, ArtifactCreated, ArtifactStatus
+from infrastructure.eventstore.sqlite import SQLiteDeadLetterTracking
 from infrastructure.read_model.view import (
     SUMMARY_COLUMNS,
     ArtifactListView,
@@ -53,7 +53,7 @@ _INSERT = (
 )
 
 
-class SQLiteArtifactList(ArtifactListView, SQLiteTrackingRecorder):
+class SQLiteArtifactList(ArtifactListView, SQLiteDeadLetterTracking):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *_CREATE]
 
@@ -70,7 +70,7 @@ class SQLiteArtifactList(ArtifactListView, SQLiteTrackingRecorder):
                     "version": created.originator_version,
                 },
             )
-            self._insert_tracking(c, tracking)
+            self._mark(c, tracking)
 
     def _update_row(
         self, event: Artifact.Event, changes: Mapping[str, object], tracking: Tracking
@@ -89,7 +89,7 @@ class SQLiteArtifactList(ArtifactListView, SQLiteTrackingRecorder):
                     "version": event.originator_version,
                 },
             )
-            self._insert_tracking(c, tracking)
+            self._mark(c, tracking)
 
     def _select_rows(
         self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int

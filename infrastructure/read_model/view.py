@@ -11,7 +11,10 @@ view then sees that the position is already recorded and reports the event as a 
 Row writes are also guarded by the event's ``originator_version``, so an older event can
 never overwrite what a newer one wrote, whatever path it took.
 
-The view is also the ``ArtifactCatalog`` (application/catalog.py) the API reads.
+The view is also the ``ArtifactCatalog`` (application/catalog.py) the API reads, and the
+read worker's ``DeadLetterStore``: an event it cannot project is recorded as a dead letter
+with its position in the same database; a write made with a ``Redelivery`` (a dead letter
+handled again) resolves that dead letter in its transaction instead of recording a position.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactPage, ArtifactRow, InvalidCursor
 from domain.artifact import Artifact, ArtifactCreated
+from infrastructure.eventstore.dead_letters import DeadLetterStore
 
 # The application sequence the view follows; its positions are what ``wait_for`` takes.
 APPLICATION = ArtifactsApplication.name
@@ -85,7 +89,7 @@ def decode_cursor(cursor: str) -> Position:
     return position
 
 
-class ArtifactListView(TrackingRecorder, ABC):
+class ArtifactListView(DeadLetterStore, ABC):
     """The artifact list, written by ``ArtifactListProjection``, read as ``ArtifactCatalog``."""
 
     # -- written by the projection: each returns False for an event already applied --
@@ -105,7 +109,7 @@ class ArtifactListView(TrackingRecorder, ABC):
 
     def record_position(self, tracking: Tracking) -> bool:
         """Records an event that changes no row, so the position still moves on."""
-        return self._once(tracking, lambda: self.insert_tracking(tracking))
+        return self._once(tracking, lambda: self.advance(tracking))
 
     def _once(self, tracking: Tracking, write: Callable[[], None]) -> bool:
         try:
@@ -156,14 +160,15 @@ class ArtifactListView(TrackingRecorder, ABC):
 
     @abstractmethod
     def _insert_row(self, created: ArtifactCreated, tracking: Tracking) -> None:
-        """Inserts the row (nothing if it is there) and ``tracking``, in one transaction."""
+        """Inserts the row (nothing if it is there) and marks ``tracking`` (``_mark``), in
+        one transaction."""
 
     @abstractmethod
     def _update_row(
         self, event: Artifact.Event, changes: Mapping[str, object], tracking: Tracking
     ) -> None:
-        """Updates the row where its version is older than the event's, and inserts
-        ``tracking``, in one transaction."""
+        """Updates the row where its version is older than the event's, and marks
+        ``tracking`` (``_mark``), in one transaction."""
 
     @abstractmethod
     def _select_rows(

@@ -20,13 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import Tracking
 from pydantic import SecretStr
 
 from application.artifacts import ArtifactsApplication
 from application.ports import ProcessingRequest, WorkflowOrchestrator
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env, tracking_recorder
+from infrastructure.eventstore.dead_letters import DeadLetterStore
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from tests.support import POSTGRES, TcpProxy
 
@@ -53,7 +54,7 @@ class Backend:
         self._closers.append(app.close)
         return app
 
-    def tracking(self, consumer: str = CONSUMER) -> TrackingRecorder:
+    def tracking(self, consumer: str = CONSUMER) -> DeadLetterStore:
         recorder = tracking_recorder(self.settings, consumer)
         self._closers.append(getattr(recorder, "datastore").close)  # noqa: B009
         if self.start is not None and recorder.max_tracking_id(ArtifactsApplication.name) is None:

@@ -25,7 +25,6 @@ from uuid import UUID
 import psycopg
 import pytest
 import structlog
-from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.utils import get_topic
 from structlog.testing import capture_logs
 from temporalio.client import Client
@@ -38,6 +37,7 @@ from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.di.container import default_summarizer, processing_options
 from infrastructure.eventstore import application_env, tracking_recorder
+from infrastructure.eventstore.dead_letters import DeadLetterStore
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
@@ -68,7 +68,7 @@ class Pipeline:
         self.tmp_path = tmp_path
         self.blobs = LocalBlobStore(settings.blob_dir)
         self._apps: list[ArtifactsApplication] = []
-        self._trackings: list[TrackingRecorder] = []
+        self._trackings: list[DeadLetterStore] = []
         self.uploader = self.app()
         self.tracking = self.tracking_recorder()
 
@@ -77,7 +77,7 @@ class Pipeline:
         self._apps.append(app)
         return app
 
-    def tracking_recorder(self) -> TrackingRecorder:
+    def tracking_recorder(self) -> DeadLetterStore:
         recorder = tracking_recorder(self.settings, CONSUMER)
         self._trackings.append(recorder)
         return recorder
