@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
     aws_region: str | None = None
+    # Uploads go up in parts of this size (S3's minimum is 5); one part is held in memory
+    # per upload in flight.
+    s3_part_size_mb: int = Field(default=8, ge=5, le=512)
     s3_timeout_seconds: float = Field(default=30, gt=0)
     # Connections to the store per process: at least the threads that read or write blobs.
     s3_max_connections: int = Field(default=32, ge=1, le=1000)

@@ -243,7 +243,12 @@ def s3_blob_store(settings: Settings) -> S3BlobStore:
             max_pool_connections=settings.s3_max_connections,
         ),
     )
-    return S3BlobStore(client, settings.s3_bucket, prefix=settings.s3_key_prefix)
+    return S3BlobStore(
+        client,
+        settings.s3_bucket,
+        prefix=settings.s3_key_prefix,
+        part_size=settings.s3_part_size_mb * 1024 * 1024,
+    )
 
 
 def _code(err: ClientError) -> str:

@@ -21,6 +21,7 @@ from tests.support.processes import (
     temporal_dev_server_args,
 )
 from tests.support.proxy import TcpProxy
+from tests.support.seaweedfs import SeaweedFS, seaweedfs
 from tests.support.stores import (
     POSTGRES,
     PostgresServer,
@@ -45,6 +46,7 @@ __all__ = [
     "Condition",
     "PostgresServer",
     "Process",
+    "SeaweedFS",
     "TcpProxy",
     "binary",
     "compose_service",
@@ -58,6 +60,7 @@ __all__ = [
     "register_search_attributes",
     "running",
     "search_attribute_args",
+    "seaweedfs",
     "service_env",
     "settled",
     "start_dev_server",
