@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from application.ports import BlobEntry, BlobNotFound, StoredBlob
 from infrastructure.blobstore.locations import (
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class S3Misconfigured(RuntimeError):  # noqa: N818 - says what is wrong
+    """The S3 settings name a bucket or credentials the store refuses."""
 
 
 class S3BlobWriter:
@@ -159,6 +163,26 @@ class S3BlobStore:
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
 
+    def verify(self) -> None:
+        """Raises ``S3Misconfigured`` when the store answers that the bucket or the
+        credentials are wrong: a process stops at start rather than fail every upload. An
+        endpoint that does not answer is not refused here: the store may be starting too,
+        and readiness (``check``) reports it meanwhile."""
+        try:
+            self.check()
+        except NoCredentialsError:
+            raise S3Misconfigured(
+                "BLOB_STORE=s3 found no credentials: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or give the host a role)"
+            ) from None
+        except ClientError as err:
+            raise S3Misconfigured(
+                f"S3_BUCKET {self.bucket!r} cannot be used ({_code(err) or 'refused'}): check "
+                "S3_BUCKET, S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            ) from None
+        except BotoCoreError:
+            pass  # not reachable now; see above
+
     def entries(self) -> Iterator[BlobEntry]:
         """Completed blobs, then multipart uploads never completed (``tmp/<name>``); keys
         under the prefix that are not locations are not the store's and are never listed."""
@@ -243,12 +267,14 @@ def s3_blob_store(settings: Settings) -> S3BlobStore:
             max_pool_connections=settings.s3_max_connections,
         ),
     )
-    return S3BlobStore(
+    store = S3BlobStore(
         client,
         settings.s3_bucket,
         prefix=settings.s3_key_prefix,
         part_size=settings.s3_part_size_mb * 1024 * 1024,
     )
+    store.verify()
+    return store
 
 
 def _code(err: ClientError) -> str:

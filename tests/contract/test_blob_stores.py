@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from application.ports import BlobEntry, BlobNotFound, BlobStore
 from infrastructure.blobstore.locations import LOCATION
+from infrastructure.blobstore.s3 import S3Misconfigured
 from infrastructure.config import Settings
 from infrastructure.di.container import default_blob_store
 from tests.support import SeaweedFS, free_port
@@ -234,3 +236,24 @@ def test_check_fails_when_the_store_is_away(settings_of_store: Settings) -> None
 
     with pytest.raises(Exception):  # noqa: B017, PT011 - each store has its own error
         store.check()
+
+
+def test_s3_without_a_bucket_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="BLOB_STORE=s3 needs S3_BUCKET"):
+        Settings(blob_store="s3")
+    with pytest.raises(ValidationError, match="S3_ENDPOINT_URL must start with http"):
+        Settings(blob_store="s3", s3_bucket="b", s3_endpoint_url="127.0.0.1:8333")
+    with pytest.raises(ValidationError, match="both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        Settings(blob_store="s3", s3_bucket="b", aws_access_key_id="key")
+
+
+@pytest.mark.parametrize(
+    "wrong", [{"s3_bucket": "no-such-bucket"}, {"aws_secret_access_key": SecretStr("wrong")}]
+)
+def test_a_bucket_or_credentials_the_store_refuses_stop_the_process_at_start(
+    tmp_path: Path, seaweedfs_server: SeaweedFS, wrong: dict[str, object]
+) -> None:
+    settings = seaweedfs_server.settings(Settings(data_dir=tmp_path)).model_copy(update=wrong)
+
+    with pytest.raises(S3Misconfigured, match="S3_BUCKET"):
+        default_blob_store(settings)
