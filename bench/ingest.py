@@ -17,7 +17,15 @@ from pathlib import Path
 import httpx
 
 from bench.report import Result, result
-from tests.support import Process, free_port, fresh_settings, running, service_env, wait_until
+from tests.support import (
+    Process,
+    free_port,
+    fresh_settings,
+    running,
+    seaweedfs,
+    service_env,
+    wait_until,
+)
 
 CLIENTS = 32
 FILE = os.urandom(10 * 1024)
@@ -64,6 +72,45 @@ async def run(
         measured,
         target=0.7 if store == "sqlite" else 0.4,
         note=f"{CLIENTS} clients, 10 KB files, {seconds:g} s per round",
+    )
+
+
+async def run_s3(
+    temporal_address: str, root: Path, store: str, *, seconds: float, rounds: int
+) -> Result:
+    """The variant "ingest on S3": the same API with ``BLOB_STORE=s3`` on SeaweedFS against
+    itself on the local blob directory, side by side in each round."""
+    local_port, s3_port = free_port(), free_port()
+    queue = "bench-ingest-s3"
+    with (
+        seaweedfs(root / "seaweedfs") as server,
+        fresh_settings(root, store, temporal_address=temporal_address, task_queue=queue) as a,
+        fresh_settings(root, store, temporal_address=temporal_address, task_queue=queue) as b,
+    ):
+        local = Process.service(
+            "api",
+            env=service_env(a, API_HOST="127.0.0.1", API_PORT=str(local_port)),
+            log_path=root / f"api-local-{store}.log",
+        )
+        s3 = Process.service(
+            "api",
+            env=service_env(server.settings(b), API_HOST="127.0.0.1", API_PORT=str(s3_port)),
+            log_path=root / f"api-s3-{store}.log",
+        )
+        with running(local), running(s3):
+            await wait_until(lambda: answers(local_port), timeout=60, what="the API answers")
+            await wait_until(lambda: answers(s3_port), timeout=60, what="the S3 API answers")
+            measured = []
+            for _ in range(rounds):
+                project = await load(s3_port, seconds=seconds)
+                baseline = await load(local_port, seconds=seconds)
+                measured.append((project, baseline))
+    return result(
+        f"ingest on S3 vs local ({store})",
+        "uploads/s",
+        measured,
+        target=0.6,
+        note=f"SeaweedFS on this host; {CLIENTS} clients, 10 KB files, {seconds:g} s per round",
     )
 
 
