@@ -6,13 +6,25 @@ sets ``temporal_address``. Every process of the service reads this one class.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from application.processing import SUPPORTED_TYPES
+from infrastructure import secret_files
+
+if TYPE_CHECKING:
+    from temporalio.envconfig import ClientConfigProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +33,7 @@ DEFAULT_TASK_QUEUE = "artifact_processing"
 
 
 # The URI schemes kurrentdbclient accepts (esdb is EventStoreDB's, kurrentdb its new name's).
-_EVENTSTOREDB_SCHEMES = frozenset(
+_KURRENTDB_SCHEMES = frozenset(
     {"esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover", "kdb", "kdb+discover"}
 )
 # The parts of POSTGRES_DSN that eventsourcing's PostgreSQL factory can take, by setting.
@@ -34,6 +46,19 @@ _DSN_FIELDS = {
 }
 
 
+# The settings that are the SDK's environment configuration variables, by the same names.
+_TEMPORAL_ENVCONFIG = (
+    "temporal_address",
+    "temporal_namespace",
+    "temporal_api_key",
+    "temporal_tls",
+    "temporal_tls_client_cert_path",
+    "temporal_tls_client_key_path",
+    "temporal_tls_server_ca_cert_path",
+    "temporal_tls_server_name",
+)
+
+
 class Settings(BaseSettings):
     # Errors name the setting but never echo inputs: they may hold passwords (POSTGRES_DSN).
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
@@ -42,10 +67,11 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
 
     # The event store: "sqlite" (embedded default, a file under DATA_DIR), "postgres" or
-    # "eventstoredb"; each is eventsourcing's own persistence module (eventstore/__init__.py).
-    event_store: Literal["sqlite", "postgres", "eventstoredb"] = "sqlite"
+    # "kurrentdb" (EventStoreDB's new name; "eventstoredb" is still read as it); each is
+    # eventsourcing's own persistence module (eventstore/__init__.py).
+    event_store: Literal["sqlite", "postgres", "kurrentdb"] = "sqlite"
     # Where the consumers of the event stream (pipeline worker, read worker) record their
-    # positions. EventStoreDB has no tracking recorder, so with it they live here. Unset: the
+    # positions. KurrentDB has no tracking recorder, so with it they live here. Unset: the
     # event store itself when it is sqlite or postgres, else sqlite (see _default_tracking).
     tracking_store: Literal["sqlite", "postgres"] = "sqlite"
     # A consumer whose subscription has delivered nothing for this long while events it
@@ -64,13 +90,37 @@ class Settings(BaseSettings):
     # "host=... dbname=..."); the parts it names win. TLS and the like: libpq's PGSSLMODE etc.
     postgres_dsn: SecretStr | None = None
     # Such as esdb://localhost:2113?Tls=false, or kurrentdb://user:password@host:2113 (TLS).
-    eventstoredb_uri: SecretStr | None = None
+    # EVENTSTOREDB_URI, its name before KurrentDB, is read too (KURRENTDB_URI wins).
+    kurrentdb_uri: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("kurrentdb_uri", "eventstoredb_uri")
+    )
     # PEM text of the CA that signed the server's certificate, when the system's CAs did not
-    # (the URI's TlsCaFile=/path does the same from a file).
-    eventstoredb_root_certificates: str | None = None
+    # (the URI's TlsCaFile=/path does the same from a file). Or EVENTSTOREDB_ROOT_CERTIFICATES.
+    kurrentdb_root_certificates: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "kurrentdb_root_certificates", "eventstoredb_root_certificates"
+        ),
+    )
 
+    # The Temporal connection: the SDK's environment configuration (temporalio.envconfig),
+    # whose variables these are; a TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE)
+    # fills what they leave unset. See _resolve_temporal and docs/deployment.md.
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # Temporal Cloud's API key (sent as a bearer token; TLS turns on with it).
+    temporal_api_key: SecretStr | None = None
+    # TLS: on with any of the settings below or an API key; TEMPORAL_TLS=false forces it off.
+    temporal_tls: bool | None = None
+    # mTLS: the client's certificate and key (PEM files), for a secured cluster or Cloud.
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    # The CA that signed the server's certificate, when the system's CAs did not.
+    temporal_tls_server_ca_cert_path: Path | None = None
+    # The name the server's certificate is for, when not the address's host.
+    temporal_tls_server_name: str | None = None
+    temporal_profile: str | None = None
+    temporal_config_file: Path | None = None
     temporal_task_queue: str = DEFAULT_TASK_QUEUE
     temporal_ui_url: str = "http://127.0.0.1:8233"
     # Every run is closed by Temporal (timed out) past this; well above the longest
@@ -144,13 +194,44 @@ class Settings(BaseSettings):
     # Artifacts one reconciling activity looks at (one page of the read model).
     reconcile_batch_size: int = Field(default=100, ge=1, le=1000)
 
+    _temporal_profile: ClientConfigProfile | None = PrivateAttr(default=None)
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets from files (secret_files.py): X_FILE beside the environment and .env, and
+        # SECRETS_DIR last, so that whatever is set explicitly wins over a mounted file.
+        dotenv = dotenv_settings if isinstance(dotenv_settings, DotEnvSettingsSource) else None
+        variables = {**(dotenv.env_vars if dotenv else {}), **secret_files.process_environment()}
+        given = dict(variables)
+        if isinstance(init_settings, InitSettingsSource):
+            given.update({k.lower(): v for k, v in init_settings.init_kwargs.items()})
+        directory = secret_files.secrets_directory(os.environ)
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            secret_files.SecretFilesSource(settings_cls, variables=variables, given=given),
+            SecretsSettingsSource(settings_cls, secrets_dir=directory)
+            if directory is not None
+            else file_secret_settings,
+        )
+
     @model_validator(mode="before")
     @classmethod
     def _default_tracking(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("event_store")).lower() == "eventstoredb":
+            data = {**data, "event_store": "kurrentdb"}  # the name before KurrentDB
         if isinstance(data, dict) and data.get("tracking_store") in (None, ""):
             store = str(data.get("event_store") or "sqlite").lower()
             data = {**data, "tracking_store": "postgres" if store == "postgres" else "sqlite"}
@@ -163,19 +244,67 @@ class Settings(BaseSettings):
             self._apply_postgres_dsn(self.postgres_dsn.get_secret_value())
         if self.summarizer == "openai" and not (self.openai_base_url and self.openai_model):
             raise ValueError("SUMMARIZER=openai needs OPENAI_BASE_URL and OPENAI_MODEL")
-        if self.event_store == "eventstoredb":
-            if self.eventstoredb_uri is None or not self.eventstoredb_uri.get_secret_value():
+        if self.event_store == "kurrentdb":
+            if self.kurrentdb_uri is None or not self.kurrentdb_uri.get_secret_value():
                 raise ValueError(
-                    "EVENT_STORE=eventstoredb needs EVENTSTOREDB_URI "
-                    "(such as esdb://localhost:2113?Tls=false)"
+                    "EVENT_STORE=kurrentdb (or eventstoredb) needs KURRENTDB_URI "
+                    "(or EVENTSTOREDB_URI), such as esdb://localhost:2113?Tls=false"
                 )
-            scheme = self.eventstoredb_uri.get_secret_value().partition("://")[0].lower()
-            if scheme not in _EVENTSTOREDB_SCHEMES:
+            scheme = self.kurrentdb_uri.get_secret_value().partition("://")[0].lower()
+            if scheme not in _KURRENTDB_SCHEMES:
                 raise ValueError(
-                    f"EVENTSTOREDB_URI must start with one of "
-                    f"{', '.join(s + '://' for s in sorted(_EVENTSTOREDB_SCHEMES))}"
+                    f"KURRENTDB_URI must start with one of "
+                    f"{', '.join(s + '://' for s in sorted(_KURRENTDB_SCHEMES))}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _resolve_temporal(self) -> Self:
+        # One source of truth: the SDK resolves its profile from these settings (wherever
+        # they came from: environment, .env, *_FILE) over the TOML file, and the address
+        # and namespace it resolves are the ones every part of the service then uses.
+        from temporalio.envconfig import ClientConfigProfile
+
+        if self.temporal_config_file is not None and not self.temporal_config_file.is_file():
+            # The SDK would quietly ignore it and connect to localhost.
+            raise ValueError(f"TEMPORAL_CONFIG_FILE: {self.temporal_config_file} is not a file")
+        try:
+            profile = ClientConfigProfile.load(
+                self.temporal_profile,
+                config_source=self.temporal_config_file,
+                override_env_vars=self._temporal_environment(),
+            )
+        except RuntimeError as err:  # the SDK's ConfigError: a missing profile, bad TOML
+            raise ValueError(f"Temporal client configuration: {err}") from None
+        if "temporal_address" not in self.model_fields_set and profile.address:
+            self.temporal_address = profile.address
+        if "temporal_namespace" not in self.model_fields_set and profile.namespace:
+            self.temporal_namespace = profile.namespace
+        self._temporal_profile = profile
+        return self
+
+    def _temporal_environment(self) -> dict[str, str]:
+        """The process environment with the SDK's variables as these settings hold them."""
+        ours = {name.upper() for name in type(self).model_fields if name.startswith("temporal_")}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+        env.pop("TEMPORAL_CONFIG_FILE", None)  # passed on its own: checked above
+        env.pop("TEMPORAL_PROFILE", None)
+        for name in self.model_fields_set & set(_TEMPORAL_ENVCONFIG):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, bool):
+                value = str(value).lower()
+            if value is not None:
+                env[name.upper()] = str(value)
+        return env
+
+    @property
+    def temporal_client_profile(self) -> ClientConfigProfile:
+        """The Temporal client profile resolved at start (TLS, API key, gRPC metadata);
+        the address and namespace to use are ``temporal_address`` and ``temporal_namespace``."""
+        assert self._temporal_profile is not None  # set by _resolve_temporal
+        return self._temporal_profile
 
     def _apply_postgres_dsn(self, dsn: str) -> None:
         # Imported only when a DSN is given: psycopg needs libpq, and the SQLite default
@@ -227,3 +356,9 @@ class Settings(BaseSettings):
     def sqlite_tracking_path(self, consumer: str) -> Path:
         """Each consumer of the event stream keeps its position in its own SQLite file."""
         return self.data_dir / f"{consumer}.sqlite3"
+
+
+def environment_names() -> frozenset[str]:
+    """Every environment variable the settings read: their names, the older names still
+    read (EVENTSTOREDB_URI), ``X_FILE`` beside each secret one, and ``SECRETS_DIR``."""
+    return secret_files.environment_names(Settings)
