@@ -6,19 +6,11 @@ sets ``temporal_address``. Every process of the service reads this one class.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    DotEnvSettingsSource,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SecretsSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from application.processing import SUPPORTED_TYPES
 from infrastructure import secret_files
@@ -44,19 +36,6 @@ _DSN_FIELDS = {
     "user": "postgres_user",
     "password": "postgres_password",
 }
-
-
-# The settings that are the SDK's environment configuration variables, by the same names.
-_TEMPORAL_ENVCONFIG = (
-    "temporal_address",
-    "temporal_namespace",
-    "temporal_api_key",
-    "temporal_tls",
-    "temporal_tls_client_cert_path",
-    "temporal_tls_client_key_path",
-    "temporal_tls_server_ca_cert_path",
-    "temporal_tls_server_name",
-)
 
 
 class Settings(BaseSettings):
@@ -209,22 +188,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Secrets from files (secret_files.py): X_FILE beside the environment and .env, and
+        # Secrets from files (secret_files.py): X_FILE after the environment and .env,
         # SECRETS_DIR last, so that whatever is set explicitly wins over a mounted file.
-        dotenv = dotenv_settings if isinstance(dotenv_settings, DotEnvSettingsSource) else None
-        variables = {**(dotenv.env_vars if dotenv else {}), **secret_files.process_environment()}
-        given = dict(variables)
-        if isinstance(init_settings, InitSettingsSource):
-            given.update({k.lower(): v for k, v in init_settings.init_kwargs.items()})
-        directory = secret_files.secrets_directory(os.environ)
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            secret_files.SecretFilesSource(settings_cls, variables=variables, given=given),
-            SecretsSettingsSource(settings_cls, secrets_dir=directory)
-            if directory is not None
-            else file_secret_settings,
+        return secret_files.sources(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
         )
 
     @model_validator(mode="before")
@@ -263,41 +230,15 @@ class Settings(BaseSettings):
         # One source of truth: the SDK resolves its profile from these settings (wherever
         # they came from: environment, .env, *_FILE) over the TOML file, and the address
         # and namespace it resolves are the ones every part of the service then uses.
-        from temporalio.envconfig import ClientConfigProfile
+        from infrastructure.temporal.profile import load_profile
 
-        if self.temporal_config_file is not None and not self.temporal_config_file.is_file():
-            # The SDK would quietly ignore it and connect to localhost.
-            raise ValueError(f"TEMPORAL_CONFIG_FILE: {self.temporal_config_file} is not a file")
-        try:
-            profile = ClientConfigProfile.load(
-                self.temporal_profile,
-                config_source=self.temporal_config_file,
-                override_env_vars=self._temporal_environment(),
-            )
-        except RuntimeError as err:  # the SDK's ConfigError: a missing profile, bad TOML
-            raise ValueError(f"Temporal client configuration: {err}") from None
+        profile = load_profile(self)
         if "temporal_address" not in self.model_fields_set and profile.address:
             self.temporal_address = profile.address
         if "temporal_namespace" not in self.model_fields_set and profile.namespace:
             self.temporal_namespace = profile.namespace
         self._temporal_profile = profile
         return self
-
-    def _temporal_environment(self) -> dict[str, str]:
-        """The process environment with the SDK's variables as these settings hold them."""
-        ours = {name.upper() for name in type(self).model_fields if name.startswith("temporal_")}
-        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
-        env.pop("TEMPORAL_CONFIG_FILE", None)  # passed on its own: checked above
-        env.pop("TEMPORAL_PROFILE", None)
-        for name in self.model_fields_set & set(_TEMPORAL_ENVCONFIG):
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if isinstance(value, bool):
-                value = str(value).lower()
-            if value is not None:
-                env[name.upper()] = str(value)
-        return env
 
     @property
     def temporal_client_profile(self) -> ClientConfigProfile:

@@ -21,7 +21,13 @@ from typing import Any, get_args
 
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+)
 from pydantic_settings.exceptions import SettingsError
 
 SECRETS_DIR = "SECRETS_DIR"
@@ -89,6 +95,32 @@ class SecretFilesSource(PydanticBaseSettingsSource):
                 raise SettingsError(f"{variable}: cannot read {path}: {err.strerror}") from None
             values[names[0].lower()] = content.strip()
         return values
+
+
+def sources(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """pydantic-settings' sources in their order, with ``X_FILE`` after the environment and
+    ``.env``, and the ``SECRETS_DIR`` directory (if set) last."""
+    dotenv = dotenv_settings if isinstance(dotenv_settings, DotEnvSettingsSource) else None
+    variables = {**(dotenv.env_vars if dotenv else {}), **process_environment()}
+    given: dict[str, object] = dict(variables)
+    if isinstance(init_settings, InitSettingsSource):
+        given.update({k.lower(): v for k, v in init_settings.init_kwargs.items()})
+    directory = secrets_directory(os.environ)
+    return (
+        init_settings,
+        env_settings,
+        dotenv_settings,
+        SecretFilesSource(settings_cls, variables=variables, given=given),
+        SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        if directory is not None
+        else file_secret_settings,
+    )
 
 
 def secrets_directory(environ: Mapping[str, str]) -> Path | None:
