@@ -7,12 +7,16 @@ sets ``temporal_address``. Every process of the service reads this one class.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from application.processing import SUPPORTED_TYPES
+from infrastructure import secret_files
+
+if TYPE_CHECKING:
+    from temporalio.envconfig import ClientConfigProfile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +25,7 @@ DEFAULT_TASK_QUEUE = "artifact_processing"
 
 
 # The URI schemes kurrentdbclient accepts (esdb is EventStoreDB's, kurrentdb its new name's).
-_EVENTSTOREDB_SCHEMES = frozenset(
+_KURRENTDB_SCHEMES = frozenset(
     {"esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover", "kdb", "kdb+discover"}
 )
 # The parts of POSTGRES_DSN that eventsourcing's PostgreSQL factory can take, by setting.
@@ -42,10 +46,11 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
 
     # The event store: "sqlite" (embedded default, a file under DATA_DIR), "postgres" or
-    # "eventstoredb"; each is eventsourcing's own persistence module (eventstore/__init__.py).
-    event_store: Literal["sqlite", "postgres", "eventstoredb"] = "sqlite"
+    # "kurrentdb" (EventStoreDB's new name; "eventstoredb" is still read as it); each is
+    # eventsourcing's own persistence module (eventstore/__init__.py).
+    event_store: Literal["sqlite", "postgres", "kurrentdb"] = "sqlite"
     # Where the consumers of the event stream (pipeline worker, read worker) record their
-    # positions. EventStoreDB has no tracking recorder, so with it they live here. Unset: the
+    # positions. KurrentDB has no tracking recorder, so with it they live here. Unset: the
     # event store itself when it is sqlite or postgres, else sqlite (see _default_tracking).
     tracking_store: Literal["sqlite", "postgres"] = "sqlite"
     # A consumer whose subscription has delivered nothing for this long while events it
@@ -64,13 +69,37 @@ class Settings(BaseSettings):
     # "host=... dbname=..."); the parts it names win. TLS and the like: libpq's PGSSLMODE etc.
     postgres_dsn: SecretStr | None = None
     # Such as esdb://localhost:2113?Tls=false, or kurrentdb://user:password@host:2113 (TLS).
-    eventstoredb_uri: SecretStr | None = None
+    # EVENTSTOREDB_URI, its name before KurrentDB, is read too (KURRENTDB_URI wins).
+    kurrentdb_uri: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("kurrentdb_uri", "eventstoredb_uri")
+    )
     # PEM text of the CA that signed the server's certificate, when the system's CAs did not
-    # (the URI's TlsCaFile=/path does the same from a file).
-    eventstoredb_root_certificates: str | None = None
+    # (the URI's TlsCaFile=/path does the same from a file). Or EVENTSTOREDB_ROOT_CERTIFICATES.
+    kurrentdb_root_certificates: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "kurrentdb_root_certificates", "eventstoredb_root_certificates"
+        ),
+    )
 
+    # The Temporal connection: the SDK's environment configuration (temporalio.envconfig),
+    # whose variables these are; a TOML profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE)
+    # fills what they leave unset. See _resolve_temporal and docs/deployment.md.
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # Temporal Cloud's API key (sent as a bearer token; TLS turns on with it).
+    temporal_api_key: SecretStr | None = None
+    # TLS: on with any of the settings below or an API key; TEMPORAL_TLS=false forces it off.
+    temporal_tls: bool | None = None
+    # mTLS: the client's certificate and key (PEM files), for a secured cluster or Cloud.
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    # The CA that signed the server's certificate, when the system's CAs did not.
+    temporal_tls_server_ca_cert_path: Path | None = None
+    # The name the server's certificate is for, when not the address's host.
+    temporal_tls_server_name: str | None = None
+    temporal_profile: str | None = None
+    temporal_config_file: Path | None = None
     temporal_task_queue: str = DEFAULT_TASK_QUEUE
     temporal_ui_url: str = "http://127.0.0.1:8233"
     # Every run is closed by Temporal (timed out) past this; well above the longest
@@ -163,14 +192,32 @@ class Settings(BaseSettings):
     s3_timeout_seconds: float = Field(default=30, gt=0)
     # Connections to the store per process: at least the threads that read or write blobs.
     s3_max_connections: int = Field(default=32, ge=1, le=1000)
+    _temporal_profile: ClientConfigProfile | None = PrivateAttr(default=None)
 
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets from files (secret_files.py): X_FILE after the environment and .env,
+        # SECRETS_DIR last, so that whatever is set explicitly wins over a mounted file.
+        return secret_files.sources(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
+
     @model_validator(mode="before")
     @classmethod
     def _default_tracking(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("event_store")).lower() == "eventstoredb":
+            data = {**data, "event_store": "kurrentdb"}  # the name before KurrentDB
         if isinstance(data, dict) and data.get("tracking_store") in (None, ""):
             store = str(data.get("event_store") or "sqlite").lower()
             data = {**data, "tracking_store": "postgres" if store == "postgres" else "sqlite"}
@@ -184,17 +231,17 @@ class Settings(BaseSettings):
         self._check_blob_store()
         if self.summarizer == "openai" and not (self.openai_base_url and self.openai_model):
             raise ValueError("SUMMARIZER=openai needs OPENAI_BASE_URL and OPENAI_MODEL")
-        if self.event_store == "eventstoredb":
-            if self.eventstoredb_uri is None or not self.eventstoredb_uri.get_secret_value():
+        if self.event_store == "kurrentdb":
+            if self.kurrentdb_uri is None or not self.kurrentdb_uri.get_secret_value():
                 raise ValueError(
-                    "EVENT_STORE=eventstoredb needs EVENTSTOREDB_URI "
-                    "(such as esdb://localhost:2113?Tls=false)"
+                    "EVENT_STORE=kurrentdb (or eventstoredb) needs KURRENTDB_URI "
+                    "(or EVENTSTOREDB_URI), such as esdb://localhost:2113?Tls=false"
                 )
-            scheme = self.eventstoredb_uri.get_secret_value().partition("://")[0].lower()
-            if scheme not in _EVENTSTOREDB_SCHEMES:
+            scheme = self.kurrentdb_uri.get_secret_value().partition("://")[0].lower()
+            if scheme not in _KURRENTDB_SCHEMES:
                 raise ValueError(
-                    f"EVENTSTOREDB_URI must start with one of "
-                    f"{', '.join(s + '://' for s in sorted(_EVENTSTOREDB_SCHEMES))}"
+                    f"KURRENTDB_URI must start with one of "
+                    f"{', '.join(s + '://' for s in sorted(_KURRENTDB_SCHEMES))}"
                 )
         return self
 
@@ -207,6 +254,28 @@ class Settings(BaseSettings):
             raise ValueError("S3_ENDPOINT_URL must start with http:// or https://")
         if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
             raise ValueError("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
+
+    @model_validator(mode="after")
+    def _resolve_temporal(self) -> Self:
+        # One source of truth: the SDK resolves its profile from these settings (wherever
+        # they came from: environment, .env, *_FILE) over the TOML file, and the address
+        # and namespace it resolves are the ones every part of the service then uses.
+        from infrastructure.temporal.profile import load_profile
+
+        profile = load_profile(self)
+        if "temporal_address" not in self.model_fields_set and profile.address:
+            self.temporal_address = profile.address
+        if "temporal_namespace" not in self.model_fields_set and profile.namespace:
+            self.temporal_namespace = profile.namespace
+        self._temporal_profile = profile
+        return self
+
+    @property
+    def temporal_client_profile(self) -> ClientConfigProfile:
+        """The Temporal client profile resolved at start (TLS, API key, gRPC metadata);
+        the address and namespace to use are ``temporal_address`` and ``temporal_namespace``."""
+        assert self._temporal_profile is not None  # set by _resolve_temporal
+        return self._temporal_profile
 
     def _apply_postgres_dsn(self, dsn: str) -> None:
         # Imported only when a DSN is given: psycopg needs libpq, and the SQLite default
@@ -264,3 +333,9 @@ class Settings(BaseSettings):
     def sqlite_tracking_path(self, consumer: str) -> Path:
         """Each consumer of the event stream keeps its position in its own SQLite file."""
         return self.data_dir / f"{consumer}.sqlite3"
+
+
+def environment_names() -> frozenset[str]:
+    """Every environment variable the settings read: their names, the older names still
+    read (EVENTSTOREDB_URI), ``X_FILE`` beside each secret one, and ``SECRETS_DIR``."""
+    return secret_files.environment_names(Settings)

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
-from infrastructure.config import Settings
+from infrastructure.config import Settings, environment_names
 
 ROOT = Path(__file__).resolve().parents[1]
 # ${NAME:-default} and ${NAME-default}: compose substitutes the default when NAME is unset.
@@ -50,7 +50,7 @@ def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
 
 def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
     """What is wrong with the services built from our Dockerfile."""
-    known = {name.upper() for name in Settings.model_fields}
+    known = environment_names()
     ours = {n: s for n, s in compose.get("services", {}).items() if "build" in s}
     if not ours:
         yield "no service is built from the Dockerfile"

@@ -4,11 +4,12 @@
 
 - ``sqlite``: one file under DATA_DIR, with this package's polling subscription (sqlite.py);
 - ``postgres``: ``eventsourcing.postgres``, events in ``artifacts_events``;
-- ``eventstoredb``: ``eventsourcing_eventstoredb``, one stream per artifact.
+- ``kurrentdb`` (or ``eventstoredb``, its name before): ``eventsourcing_kurrentdb``, one
+  stream per artifact.
 
 ``TRACKING_STORE`` picks where each consumer of the event stream (the pipeline worker, the
 read worker) records its position: SQLite (a file per consumer under DATA_DIR) or
-PostgreSQL (a ``<consumer>_tracking`` table). EventStoreDB has no tracking recorder, so
+PostgreSQL (a ``<consumer>_tracking`` table). KurrentDB has no tracking recorder, so
 with it the positions always live in one of those two.
 """
 
@@ -32,7 +33,7 @@ from infrastructure.eventstore.dead_letters import DeadLetterStore
 
 SQLITE_FACTORY = "infrastructure.eventstore.sqlite:Factory"
 POSTGRES_FACTORY = "eventsourcing.postgres:Factory"
-EVENTSTOREDB_FACTORY = "eventsourcing_eventstoredb:EventStoreDBFactory"
+KURRENTDB_FACTORY = "eventsourcing_kurrentdb:KurrentDBFactory"
 # SQLite waits this long (seconds) for another process's write lock before giving up.
 SQLITE_LOCK_TIMEOUT = "30"
 # Enough for every process that starts with the others on a fresh store (see below).
@@ -75,15 +76,16 @@ def _postgres_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _eventstoredb_env(settings: Settings) -> dict[str, str]:
+def _kurrentdb_env(settings: Settings) -> dict[str, str]:
     # Settings checked at start that the URI is there when this store is chosen.
-    assert settings.eventstoredb_uri is not None
+    assert settings.kurrentdb_uri is not None
+    # The names eventsourcing_kurrentdb's factory reads.
     env = {
-        "PERSISTENCE_MODULE": EVENTSTOREDB_FACTORY,
-        "EVENTSTOREDB_URI": settings.eventstoredb_uri.get_secret_value(),
+        "PERSISTENCE_MODULE": KURRENTDB_FACTORY,
+        "KURRENTDB_URI": settings.kurrentdb_uri.get_secret_value(),
     }
-    if settings.eventstoredb_root_certificates:
-        env["EVENTSTOREDB_ROOT_CERTIFICATES"] = settings.eventstoredb_root_certificates
+    if settings.kurrentdb_root_certificates:
+        env["KURRENTDB_ROOT_CERTIFICATES"] = settings.kurrentdb_root_certificates
     return env
 
 
@@ -99,8 +101,8 @@ def application_env(settings: Settings) -> dict[str, str]:
             }
         case "postgres":
             return _postgres_env(settings)
-        case "eventstoredb":
-            return _eventstoredb_env(settings)
+        case "kurrentdb":
+            return _kurrentdb_env(settings)
         case _:
             assert_never(settings.event_store)
 

@@ -1,4 +1,9 @@
-"""Connecting to Temporal: once per process, retried while the server is away."""
+"""Connecting to Temporal: once per process, retried while the server is away.
+
+Where and how to connect is the SDK's environment configuration (``temporalio.envconfig``):
+TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE as before, plus TLS, mTLS and an API key, from the
+environment or a TOML profile. Settings resolves it once at start (``_resolve_temporal``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Callable
 
 import structlog
 from temporalio.client import Client
+from temporalio.envconfig import ClientConnectConfig
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from infrastructure.config import Settings
@@ -33,16 +39,23 @@ def metrics_runtime(address: str) -> Runtime | None:
     return runtime
 
 
+def connect_options(settings: Settings) -> ClientConnectConfig:
+    """The keyword arguments of ``Client.connect`` for the settings' Temporal profile.
+
+    Reads the TLS files the profile names, so a missing one stops the process at its first
+    connection, naming the file.
+    """
+    options = settings.temporal_client_profile.to_client_connect_config()
+    options["target_host"] = settings.temporal_address
+    options["namespace"] = settings.temporal_namespace
+    return options
+
+
 async def connect(
     settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None
 ) -> Client:
     """One connection attempt; ``lazy`` defers it to the first call (for the API)."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        lazy=lazy,
-        runtime=runtime,
-    )
+    return await Client.connect(**connect_options(settings), lazy=lazy, runtime=runtime)
 
 
 async def connect_with_retry(

@@ -158,8 +158,8 @@ def eventstoredb_settings(tmp_path: Path) -> tuple[Settings, TcpProxy | None]:
         uri = urlunsplit(parts._replace(netloc=netloc))
     settings = Settings(
         data_dir=tmp_path / "data",
-        event_store="eventstoredb",
-        eventstoredb_uri=SecretStr(uri),
+        event_store="kurrentdb",
+        kurrentdb_uri=SecretStr(uri),
         tracking_store="sqlite",
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -152,8 +152,8 @@ async def test_a_worker_whose_eventstoredb_is_unreachable_keeps_trying_and_stops
     # Runs everywhere, server or not: the EventStoreDB wiring up to the connection itself.
     settings = Settings(
         data_dir=tmp_path,
-        event_store="eventstoredb",
-        eventstoredb_uri=SecretStr(f"esdb://127.0.0.1:{free_port()}?Tls=false"),
+        event_store="kurrentdb",
+        kurrentdb_uri=SecretStr(f"esdb://127.0.0.1:{free_port()}?Tls=false"),
     )
     app = ArtifactsApplication(env=application_env(settings))
     tracking = tracking_recorder(settings, CONSUMER)  # SQLite: EventStoreDB has no tracking

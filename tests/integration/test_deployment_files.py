@@ -53,7 +53,7 @@ def test_settings_that_would_fail_at_start_are_refused_here_first() -> None:
     }
     problems = list(problems_with(compose))
     assert len(problems) == 2
-    assert "EVENT_STORE=eventstoredb needs EVENTSTOREDB_URI" in problems[0]
+    assert "needs KURRENTDB_URI (or EVENTSTOREDB_URI)" in problems[0]
     assert problems[1] == "worker: no module infrastructure.read_worker_that_is_not_there"
 
 
