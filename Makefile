@@ -16,7 +16,7 @@ TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick chaos chaos-quick
+.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose check-image sweep-orphans audit bench bench-quick chaos chaos-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,12 @@ lint: install-env ## ruff (lint and format check), mypy --strict and check-compo
 
 check-compose: install-env ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
 	$(UV) run --no-sync python scripts/check_compose.py
+
+check-image: install-env ## Build the image's runtime file system without an engine (debootstrap, cached) and run every process in it to its health check (root)
+	@command -v debootstrap >/dev/null 2>&1 || { \
+	  echo "installing debootstrap (builds the Dockerfile's Debian base without an engine)"; \
+	  $(APT) update -qq && $(APT) install -y -qq debootstrap; }
+	$(UV) run --no-sync python -m scripts.check_image --uv $(UV)
 
 sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
 	$(UV) run --no-sync python -m infrastructure.sweep_orphans $(ARGS)
