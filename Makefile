@@ -102,7 +102,7 @@ check-image: install-env ## Build the image's runtime file system without an eng
 	@command -v debootstrap >/dev/null 2>&1 || { \
 	  echo "installing debootstrap (builds the Dockerfile's Debian base without an engine)"; \
 	  $(APT) update -qq && $(APT) install -y -qq debootstrap; }
-	$(UV) run --no-sync python -m scripts.check_image --uv $(UV)
+	$(UV) run --no-sync python -m scripts.check_image
 
 sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
 	$(UV) run --no-sync python -m infrastructure.sweep_orphans $(ARGS)

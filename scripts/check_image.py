@@ -170,7 +170,10 @@ async def check(rootfs: Path, runtime: list[tuple[str, str]], named: dict[str, s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uv", default=shutil.which("uv"), help="the uv to install with")
+    # `uv run` tells its children where the uv binary is (PATH may hold only a shim script,
+    # which would not run in the chroot).
+    uv = os.environ.get("UV") or shutil.which("uv")
+    parser.add_argument("--uv", default=uv, help="the uv binary to install with")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("check-image needs root (debootstrap, mount, chroot)")
