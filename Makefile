@@ -16,7 +16,7 @@ TEMPORAL_UI_URL ?= http://127.0.0.1:8233
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-up docker-down check-compose sweep-orphans audit bench bench-quick chaos chaos-quick
+.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-secrets docker-up docker-down check-compose check-image sweep-orphans audit bench bench-quick chaos chaos-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +98,12 @@ lint: install-env ## ruff (lint and format check), mypy --strict and check-compo
 check-compose: install-env ## Check docker-compose.yml (compose schema, env vars are settings) and the Dockerfile (hadolint)
 	$(UV) run --no-sync python scripts/check_compose.py
 
+check-image: install-env ## Build the image's runtime file system without an engine (debootstrap, cached) and run every process in it to its health check (root)
+	@command -v debootstrap >/dev/null 2>&1 || { \
+	  echo "installing debootstrap (builds the Dockerfile's Debian base without an engine)"; \
+	  $(APT) update -qq && $(APT) install -y -qq debootstrap; }
+	$(UV) run --no-sync python -m scripts.check_image
+
 sweep-orphans: install ## Delete blobs no artifact references and stale temp files, older than an hour (ARGS="--dry-run --older-than SECONDS")
 	$(UV) run --no-sync python -m infrastructure.sweep_orphans $(ARGS)
 
@@ -110,7 +116,16 @@ bench: install ## Benchmark against baselines on SQLite and PostgreSQL (about 40
 bench-quick: install ## The benchmark at small sizes (about 3 minutes), writes bench/results.json and plots
 	$(UV) run --no-sync python -m bench --quick $(ARGS)
 
-docker-up: ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy
+docker-secrets: ## Create the compose stack's missing secret files under secrets/ (random; an empty OpenAI key)
+	@mkdir -p secrets && chmod 700 secrets
+	@# 0644 inside a 0700 directory: the containers' users (uid 10001, postgres) read the
+	@# bind-mounted files, other users of this machine cannot reach them.
+	@for name in postgres_password aws_secret_access_key api_keys; do \
+	  [ -s secrets/$$name ] || { python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > secrets/$$name; \
+	    chmod 644 secrets/$$name; echo "created secrets/$$name"; }; done
+	@[ -e secrets/openai_api_key ] || { : > secrets/openai_api_key; chmod 644 secrets/openai_api_key; }
+
+docker-up: docker-secrets ## Build the image and start the production-shaped stack (docker-compose.yml), wait until healthy
 	docker compose up --detach --build --wait
 
 docker-down: ## Stop the stack (volumes are kept; `docker compose down --volumes` deletes them)

@@ -4,8 +4,9 @@
    vendored copy, so no network is needed);
 2. every service built from our Dockerfile: each environment variable it sets is a field of
    ``Settings`` (a typo would otherwise be ignored silently: Settings ignores unknown
-   variables), the values make valid ``Settings`` (``${VAR:-default}`` taken at its
-   default), and its ``python -m`` command names a module that exists;
+   variables), or its ``X_FILE`` naming a secret the service mounts (/run/secrets/); the
+   values make valid ``Settings`` (``${VAR:-default}`` taken at its default); and its
+   ``python -m`` command names a module that exists;
 3. the Dockerfile with hadolint.
 
 Exits 1 and says what is wrong when anything is.
@@ -48,6 +49,21 @@ def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
+def secret_problems(
+    name: str, service: Mapping[str, Any], env: Mapping[str, str], declared: Mapping[str, Any]
+) -> Iterable[str]:
+    """Each X_FILE must name a secret the service mounts (compose puts it at /run/secrets/)."""
+    mounted = {s if isinstance(s, str) else s.get("source") for s in service.get("secrets", [])}
+    for variable, value in sorted(env.items()):
+        if not variable.endswith("_FILE"):
+            continue
+        secret = value.removeprefix("/run/secrets/")
+        if secret == value:
+            yield f"{name}: {variable} is not under /run/secrets/"
+        elif secret not in mounted or secret not in declared:
+            yield f"{name}: {variable} names secret {secret!r}, which it does not mount"
+
+
 def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
     """What is wrong with the services built from our Dockerfile."""
     known = environment_names()
@@ -61,11 +77,18 @@ def problems_with(compose: Mapping[str, Any]) -> Iterable[str]:
         for variable in sorted(set(env) - known):
             yield f"{name}: {variable} is not a setting (infrastructure/config.py)"
         values = {k.lower(): _DEFAULTED.sub(r"\1", v) for k, v in env.items() if k in known}
+        # A secret read from a file at start (X_FILE) is there, whatever it holds: validate
+        # with a stand-in, as the file itself is mounted only in the running stack.
+        for variable in env:
+            if variable.endswith("_FILE") and variable.removesuffix("_FILE") in known:
+                values.pop(variable.lower(), None)
+                values[variable.removesuffix("_FILE").lower()] = "stand-in-secret"
         try:
             # Validation only: no environment or .env file of this machine mixed in.
             Settings.model_validate(values)
         except ValidationError as err:
             yield f"{name}: these settings are refused: {err}"
+        yield from secret_problems(name, service, env, compose.get("secrets") or {})
         command = service.get("command") or []
         if command[:2] == ["python", "-m"] and importlib.util.find_spec(command[2]) is None:
             yield f"{name}: no module {command[2]}"
