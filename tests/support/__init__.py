@@ -2,7 +2,7 @@
 they run on and the launchers of the real processes. Import its names from here."""
 
 from tests.support.history import ActivityAttempt, last_attempt, pid_of, running_on
-from tests.support.hosts import Host, Network, separate_hosts
+from tests.support.hosts import LOOPBACK, NAMESPACES, Host, Network, separate_hosts
 from tests.support.launch import (
     REPO_ROOT,
     Condition,
@@ -40,6 +40,8 @@ from tests.support.temporal import (
 )
 
 __all__ = [
+    "LOOPBACK",
+    "NAMESPACES",
     "POSTGRES",
     "PROCESSES",
     "REPO_ROOT",

@@ -14,7 +14,6 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
-from tests.support.launch import free_port
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -27,15 +26,10 @@ def binary(name: str) -> str:
     return found
 
 
-async def start_dev_server(
-    *, log_level: str = "warn", ip: str = "127.0.0.1"
-) -> WorkflowEnvironment:
-    """The dev server on a free port of ``ip``, its state in memory (it is given no
-    --db-filename)."""
+async def start_dev_server(*, log_level: str = "warn") -> WorkflowEnvironment:
+    """The dev server on a free port, its state in memory (it is given no --db-filename)."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        ip=ip,
-        port=free_port(ip),
         ui=False,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level=log_level,
