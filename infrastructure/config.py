@@ -144,6 +144,26 @@ class Settings(BaseSettings):
     # Artifacts one reconciling activity looks at (one page of the read model).
     reconcile_batch_size: int = Field(default=100, ge=1, le=1000)
 
+    # Object storage: where uploads and extracted text are kept. "local": a directory under
+    # DATA_DIR, which every process must see (one host, or a shared volume); "s3": a bucket
+    # of any S3-compatible store, which lets the API and the workers live on separate hosts.
+    blob_store: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    # Unset: AWS S3 itself; for another S3-compatible store its URL (http://host:8333).
+    s3_endpoint_url: str | None = None
+    # Keys under this prefix (several deployments or test runs in one bucket).
+    s3_prefix: str = ""
+    # The standard AWS variables. Unset: boto3's own chain (shared files, instance role).
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_region: str | None = None
+    # Uploads go up in parts of this size (S3's minimum is 5); one part is held in memory
+    # per upload in flight.
+    s3_part_size_mb: int = Field(default=8, ge=5, le=512)
+    s3_timeout_seconds: float = Field(default=30, gt=0)
+    # Connections to the store per process: at least the threads that read or write blobs.
+    s3_max_connections: int = Field(default=32, ge=1, le=1000)
+
     log_level: str = "INFO"
     # "json" for machines, "console" for people; unset: console on a terminal, else json.
     log_format: Literal["json", "console"] | None = None
@@ -161,6 +181,7 @@ class Settings(BaseSettings):
         # Fail at start, naming the setting, rather than at the first event.
         if self.postgres_dsn is not None:
             self._apply_postgres_dsn(self.postgres_dsn.get_secret_value())
+        self._check_blob_store()
         if self.summarizer == "openai" and not (self.openai_base_url and self.openai_model):
             raise ValueError("SUMMARIZER=openai needs OPENAI_BASE_URL and OPENAI_MODEL")
         if self.event_store == "eventstoredb":
@@ -176,6 +197,16 @@ class Settings(BaseSettings):
                     f"{', '.join(s + '://' for s in sorted(_EVENTSTOREDB_SCHEMES))}"
                 )
         return self
+
+    def _check_blob_store(self) -> None:
+        if self.blob_store != "s3":
+            return
+        if not self.s3_bucket:
+            raise ValueError("BLOB_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL unless on AWS)")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError("S3_ENDPOINT_URL must start with http:// or https://")
+        if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
+            raise ValueError("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
 
     def _apply_postgres_dsn(self, dsn: str) -> None:
         # Imported only when a DSN is given: psycopg needs libpq, and the SQLite default
@@ -215,6 +246,12 @@ class Settings(BaseSettings):
     def admin_api_key_list(self) -> list[str]:
         """The admin keys from ADMIN_API_KEYS: comma-separated, blanks ignored."""
         return [k.strip() for k in self.admin_api_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def s3_key_prefix(self) -> str:
+        """S3_PREFIX as a key prefix: empty, or ending with one slash."""
+        prefix = self.s3_prefix.strip("/")
+        return f"{prefix}/" if prefix else ""
 
     @property
     def blob_dir(self) -> Path:

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from temporalio.testing import WorkflowEnvironment
 
 from infrastructure.config import Settings
-from tests.support import make_settings, start_dev_server, start_time_skipping
+from tests.support import SeaweedFS, make_settings, seaweedfs, start_dev_server, start_time_skipping
 from tests.support import postgres_schema as fresh_postgres_schema
 
 # Property-based tests: a few seconds locally, and the same examples on every CI run (CI=true),
@@ -54,6 +54,13 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_time_skipping()
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A real S3-compatible server (SeaweedFS) on free ports; tests keep apart by prefix."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture

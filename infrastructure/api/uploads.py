@@ -190,7 +190,9 @@ async def receive_upload(
             received += len(chunk)
             if received > max_body:
                 raise UploadTooLarge(f"the upload is larger than {max_bytes} bytes")
-            parser.write(chunk)
+            # The parser's callbacks write to the blob store, which blocks (a file write,
+            # an S3 part upload): off the event loop.
+            await run_in_threadpool(parser.write, chunk)
         if not reader.ended:
             raise UploadRejected("the multipart body is incomplete")
         if reader.writer is None:

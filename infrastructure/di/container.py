@@ -162,7 +162,7 @@ def temporal_worker(
 
     container = build_container(settings)
     settings = container[Settings]
-    container[BlobStore] = blob_store or LocalBlobStore(settings.blob_dir)
+    container[BlobStore] = blob_store or default_blob_store(settings)
     container[Summarizer] = summarizer or Singleton(lambda: default_summarizer(settings))
     activities = activities_class or ArtifactActivities
     container[ArtifactActivities] = lambda c: activities(
@@ -211,7 +211,7 @@ def orphan_sweep(settings: Settings | None = None) -> OrphanSweep:
     """``sweep_orphans``: the blobs no event references, on the configured stores."""
     container = build_container(settings)
     settings = container[Settings]
-    return OrphanSweep(container[ArtifactsApplication], LocalBlobStore(settings.blob_dir))
+    return OrphanSweep(container[ArtifactsApplication], default_blob_store(settings))
 
 
 def admin_dead_letters(settings: Settings, catalog: ArtifactCatalog) -> DeadLetters:
@@ -222,6 +222,16 @@ def admin_dead_letters(settings: Settings, catalog: ArtifactCatalog) -> DeadLett
     if isinstance(catalog, DeadLetterStore):
         stores[ReadWorker.name] = catalog
     return DeadLetters(stores, closes=[pipeline.close])
+
+
+def default_blob_store(settings: Settings) -> BlobStore:
+    """The configured blob store (BLOB_STORE), the same for every process."""
+    if settings.blob_store == "s3":
+        # Imported here: boto3 takes a second to import, and the local store needs none.
+        from infrastructure.blobstore.s3 import s3_blob_store
+
+        return s3_blob_store(settings)
+    return LocalBlobStore(settings.blob_dir)
 
 
 def default_summarizer(settings: Settings) -> Summarizer:
@@ -296,7 +306,7 @@ def api_app(
 
     container = build_container(settings)
     settings = container[Settings]
-    container[BlobStore] = blob_store or LocalBlobStore(settings.blob_dir)
+    container[BlobStore] = blob_store or default_blob_store(settings)
     # What this function built, the app closes on shutdown; what it was given, the giver.
     closes: list[Callable[[], None]] = []
     if artifacts is None:

@@ -18,7 +18,7 @@ import contextlib
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
@@ -36,6 +36,7 @@ from tests.support import (
     POSTGRES,
     Host,
     Network,
+    SeaweedFS,
     TcpProxy,
     last_attempt,
     pid_of,
@@ -65,12 +66,13 @@ AUTHORIZATION = {"Authorization": f"Bearer {API_KEY}"}
 
 
 async def test_uploads_are_processed_across_hosts_and_a_killed_worker_host_is_taken_over(
-    tmp_path: Path, temporal_dev_env: WorkflowEnvironment
+    tmp_path: Path, temporal_dev_env: WorkflowEnvironment, seaweedfs_server: SeaweedFS
 ) -> None:
     started = time.monotonic()
     pdf = asyncio.create_task(asyncio.to_thread(_long_pdf, tmp_path))
     client = temporal_dev_env.client
-    async with _deployment(tmp_path, client) as (network, api_url):
+    prefix = f"hosts-{uuid.uuid4().hex[:12]}"
+    async with _deployment(tmp_path, client, seaweedfs_server, prefix) as (network, api_url):
         async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=AUTHORIZATION) as http:
             long_pdf = await _upload(http, "long.pdf", await pdf)
             texts = [
@@ -102,10 +104,15 @@ async def test_uploads_are_processed_across_hosts_and_a_killed_worker_host_is_ta
             for path in Settings.model_construct(data_dir=host.data_dir).blob_dir.rglob("*")
         ]
 
+    listed = seaweedfs_server.client().list_objects_v2(
+        Bucket=seaweedfs_server.bucket, Prefix=f"{prefix}/"
+    )
+    in_object_store = listed.get("KeyCount", 0)
     print(
         f"\nHOSTS uploads={len(ids)} processed={processed} killed_host={victim.name} "
         f"finished_on_other={finished_on.name} duration={time.monotonic() - started:.1f}s "
         f"killed_processes={killed} extract_attempt={retry.attempt} "
+        f"objects={in_object_store} "
         f"isolation={network.isolation.split(' (')[0].replace(' ', '_')}"
     )
     assert processed == len(ids)
@@ -114,12 +121,17 @@ async def test_uploads_are_processed_across_hosts_and_a_killed_worker_host_is_ta
     assert finished_on is survivor
     assert survivor_alive
     assert written_locally == []
+    # The uploads and their extracted text: at least one object per upload.
+    assert in_object_store >= len(ids)
 
 
 @contextlib.asynccontextmanager
-async def _deployment(root: Path, client: Client) -> AsyncIterator[tuple[Network, str]]:
-    """The four hosts, the servers they share on the network (Temporal: ``client``'s), the
-    processes started and healthy; everything is stopped and removed however it ends."""
+async def _deployment(
+    root: Path, client: Client, s3: SeaweedFS, prefix: str
+) -> AsyncIterator[tuple[Network, str]]:
+    """The four hosts, the servers they share on the network (Temporal: ``client``'s; the
+    blobs: ``s3`` under ``prefix``), the processes started and healthy; everything is
+    stopped and removed however it ends."""
     async with contextlib.AsyncExitStack() as stack:
         network = stack.enter_context(separate_hosts(HOSTS, root))
         if network.isolation != NAMESPACES:
@@ -127,12 +139,16 @@ async def _deployment(root: Path, client: Client) -> AsyncIterator[tuple[Network
                 f"separate hosts are {network.isolation}, not network namespaces", stacklevel=1
             )
         schema = stack.enter_context(postgres_schema("hosts"))
-        object_store = stack.enter_context(_object_store(network, root))
         # PostgreSQL listens on loopback only, and the dev server bound to another address
         # still dials its own internal services on 127.0.0.1 (it then never serves): each
         # is reached through a forwarder on the network's address, as a server's port is.
         postgres = _forwarder(stack, network, f"{POSTGRES.host}:{POSTGRES.port}")
         temporal = _forwarder(stack, network, client.service_client.config.target_host)
+        # SeaweedFS too listens on loopback; its S3 gateway is all the hosts talk to.
+        s3_port = _forwarder(stack, network, s3.endpoint_url.removeprefix("http://"))
+        blob_store = s3.settings_fields(prefix) | {
+            "s3_endpoint_url": f"http://{network.server_address}:{s3_port}"
+        }
         settings = store_settings(
             root / "settings",
             "postgres",
@@ -140,6 +156,7 @@ async def _deployment(root: Path, client: Client) -> AsyncIterator[tuple[Network
             temporal_address=f"{network.server_address}:{temporal}",
             temporal_task_queue=f"hosts-{uuid.uuid4()}",
             api_keys=API_KEY,
+            **blob_store,
         )
         api = network.hosts["api"]
         api_port = api.free_port()
@@ -152,7 +169,6 @@ async def _deployment(root: Path, client: Client) -> AsyncIterator[tuple[Network
                     POSTGRES_PORT=str(postgres),
                     API_HOST=api.address,
                     API_PORT=str(api_port),
-                    **object_store,
                 )
                 host.start(MODULES[name], env=env, log_path=root / f"{name}.log")
             api_url = f"http://{api.address}:{api_port}"
@@ -201,13 +217,6 @@ async def _healthy(network: Network, api_url: str) -> None:
         )
 
     await wait_until(polling, timeout=60, what="both Temporal workers poll", interval=0.2)
-
-
-@contextlib.contextmanager
-def _object_store(network: Network, root: Path) -> Iterator[dict[str, str]]:
-    """SeaweedFS's S3 gateway on the network's address; the settings that point at it."""
-    pytest.fail("the S3 blob store and its SeaweedFS launcher are not on this branch yet")
-    yield {}
 
 
 async def _upload(http: httpx.AsyncClient, name: str, content: bytes) -> UUID:

@@ -23,6 +23,7 @@ from tests.support.processes import (
     temporal_dev_server_args,
 )
 from tests.support.proxy import TcpProxy
+from tests.support.seaweedfs import SeaweedFS, seaweedfs
 from tests.support.stores import (
     POSTGRES,
     PostgresServer,
@@ -52,6 +53,7 @@ __all__ = [
     "Network",
     "PostgresServer",
     "Process",
+    "SeaweedFS",
     "TcpProxy",
     "binary",
     "compose_service",
@@ -68,6 +70,7 @@ __all__ = [
     "running",
     "running_on",
     "search_attribute_args",
+    "seaweedfs",
     "separate_hosts",
     "service_env",
     "settled",

@@ -75,8 +75,25 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "READ_WORKER_METRICS_PORT": "0",
         "TEMPORAL_WORKER_METRICS_ADDRESS": "",
         "LOG_LEVEL": "INFO",
+        **blob_store_env(settings),
         **overrides,
     }
+
+
+def blob_store_env(settings: Settings) -> dict[str, str]:
+    """The blob-store settings of ``settings`` as environment variables."""
+    env: dict[str, str] = {"BLOB_STORE": settings.blob_store}
+    if settings.blob_store == "s3":
+        secret = settings.aws_secret_access_key
+        env |= {
+            "S3_BUCKET": settings.s3_bucket or "",
+            "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+            "S3_PREFIX": settings.s3_prefix,
+            "AWS_ACCESS_KEY_ID": settings.aws_access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else "",
+            "AWS_REGION": settings.aws_region or "",
+        }
+    return env
 
 
 async def wait_until(

@@ -2,30 +2,26 @@
 
 A blob is written to ``tmp/`` first and renamed into place only after an fsync, so a
 location handed out always holds a complete file; a crash mid-upload leaves only a
-temporary file behind. Locations look like ``3f/3f2a…`` (32 hex digits) and are
-checked on the way back in, so no caller-supplied string ever becomes a path.
+temporary file behind. Locations (``locations.py``) are checked on the way back in, so no
+caller-supplied string ever becomes a path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from application.ports import BlobEntry, BlobNotFound, StoredBlob
-
-_LOCATION = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
-_TEMPORARY = re.compile(r"tmp/[0-9a-f]{32}")
+from infrastructure.blobstore.locations import LOCATION, TEMPORARY, location_of, new_name
 
 
 class LocalBlobWriter:
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._name = uuid.uuid4().hex
+        self._name = new_name()
         self._tmp_path = root / "tmp" / self._name
         self._file: BinaryIO | None = self._tmp_path.open("xb")
         self._hash = hashlib.sha256()
@@ -47,7 +43,7 @@ class LocalBlobWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        location = f"{self._name[:2]}/{self._name}"
+        location = location_of(self._name)
         final_path = self._root / location
         final_path.parent.mkdir(exist_ok=True)
         os.replace(self._tmp_path, final_path)
@@ -70,7 +66,7 @@ class LocalBlobStore:
         return LocalBlobWriter(self.root)
 
     def open(self, location: str) -> BinaryIO:
-        if not _LOCATION.fullmatch(location):
+        if not LOCATION.fullmatch(location):
             raise BlobNotFound(f"not a blob location: {location!r}")
         try:
             return (self.root / location).open("rb")
@@ -91,7 +87,7 @@ class LocalBlobStore:
             if not directory.is_dir():
                 continue
             temporary = directory.name == "tmp"
-            pattern = _TEMPORARY if temporary else _LOCATION
+            pattern = TEMPORARY if temporary else LOCATION
             for path in sorted(directory.iterdir()):
                 location = f"{directory.name}/{path.name}"
                 if not pattern.fullmatch(location):
@@ -104,7 +100,7 @@ class LocalBlobStore:
                     yield BlobEntry(location, stat.st_size, stat.st_mtime, temporary)
 
     def delete(self, location: str) -> None:
-        if not (_LOCATION.fullmatch(location) or _TEMPORARY.fullmatch(location)):
+        if not (LOCATION.fullmatch(location) or TEMPORARY.fullmatch(location)):
             raise BlobNotFound(f"not a blob location: {location!r}")
         (self.root / location).unlink(missing_ok=True)
 
