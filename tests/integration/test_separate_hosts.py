@@ -160,6 +160,7 @@ async def _deployment(
         )
         api = network.hosts["api"]
         api_port = api.free_port()
+        api_url = f"http://{api.address}:{api_port}"
         try:
             for name, host in network.hosts.items():
                 env = service_env(
@@ -171,7 +172,11 @@ async def _deployment(
                     API_PORT=str(api_port),
                 )
                 host.start(MODULES[name], env=env, log_path=root / f"{name}.log")
-            api_url = f"http://{api.address}:{api_port}"
+                if name == "api":
+                    # The API first, ready (its tables made) before the others start: four
+                    # processes' first start on an empty schema at once has left a worker
+                    # silent for over a minute here (cause not yet found).
+                    await _api_ready(network, api_url)
             await _healthy(network, api_url)
             yield network, api_url
         finally:
@@ -189,19 +194,19 @@ def _forwarder(stack: contextlib.AsyncExitStack, network: Network, target: str) 
     return proxy.port
 
 
-async def _healthy(network: Network, api_url: str) -> None:
-    """The API ready, both Temporal workers polling; a process that exits fails at once."""
+def _alive(network: Network) -> None:
+    """Fails at once when a process has exited."""
+    for host in network.hosts.values():
+        for process in host.processes:
+            if process.exit_code is not None:
+                raise AssertionError(f"{host.name} exited:\n{process.output()[-3000:]}")
 
-    def alive() -> None:
-        for host in network.hosts.values():
-            for process in host.processes:
-                if process.exit_code is not None:
-                    raise AssertionError(f"{host.name} exited:\n{process.output()[-3000:]}")
 
+async def _api_ready(network: Network, api_url: str) -> None:
     async with httpx.AsyncClient(base_url=api_url, timeout=5, headers=AUTHORIZATION) as http:
 
         async def ready() -> bool:
-            alive()
+            _alive(network)
             try:
                 return (await http.get("/ready")).status_code == 200
             except httpx.TransportError:
@@ -209,8 +214,13 @@ async def _healthy(network: Network, api_url: str) -> None:
 
         await wait_until(ready, timeout=60, what="the API answers /ready", interval=0.25)
 
+
+async def _healthy(network: Network, api_url: str) -> None:
+    """The API ready, both Temporal workers polling; a process that exits fails at once."""
+    await _api_ready(network, api_url)
+
     def polling() -> bool:
-        alive()
+        _alive(network)
         return all(
             "temporal_worker_started" in network.hosts[name].processes[0].output()
             for name in WORKERS
