@@ -22,7 +22,6 @@ from domain.artifact import ArtifactStatus, workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
 from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
-from tests.chaos.history import running_on
 from tests.chaos.stack import (
     SMALL,
     Figures,
@@ -33,7 +32,7 @@ from tests.chaos.stack import (
     wait_all_processed,
 )
 from tests.chaos.test_temporal_worker_kill import PAGES, long_pdf
-from tests.support import wait_until
+from tests.support import running_on, wait_until
 
 PDFS = 5 if SMALL else 20
 WORKER = "temporal_worker"

@@ -21,7 +21,6 @@ from domain.artifact import Artifact, workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
 from tests import corpus
-from tests.chaos.history import last_attempt
 from tests.chaos.stack import (
     figures,
     reader,
@@ -30,7 +29,7 @@ from tests.chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from tests.support import wait_until
+from tests.support import last_attempt, wait_until
 
 # Each file, and the failure reason the artifact must record.
 HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {

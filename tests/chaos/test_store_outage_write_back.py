@@ -26,7 +26,6 @@ from temporalio.testing import WorkflowEnvironment
 from domain.artifact import ArtifactStatus, workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
-from tests.chaos.history import running_on
 from tests.chaos.reconciling import (
     BOUND_SECONDS,
     PAGES,
@@ -46,7 +45,7 @@ from tests.chaos.stack import (
     statuses,
     upload_file,
 )
-from tests.support import TcpProxy, wait_until
+from tests.support import TcpProxy, running_on, wait_until
 
 PDFS = 3 if SMALL else 8
 # Longer than a write's wait for the lock (30 s on SQLite, POSTGRES_LOCK_TIMEOUT below) plus

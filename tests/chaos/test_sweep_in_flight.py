@@ -19,7 +19,6 @@ from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.di.container import orphan_sweep
 from infrastructure.temporal.models import EXTRACT_CONTENT
-from tests.chaos.history import running_on
 from tests.chaos.reconciling import PAGES, long_pdf, processing_runs
 from tests.chaos.stack import (
     SMALL,
@@ -30,7 +29,7 @@ from tests.chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from tests.support import wait_until
+from tests.support import running_on, wait_until
 
 PDFS = 3 if SMALL else 10
 

@@ -25,7 +25,6 @@ from domain.artifact import workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
 from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
-from tests.chaos.history import last_attempt, pid_of, running_on
 from tests.chaos.stack import (
     SMALL,
     figures,
@@ -34,7 +33,7 @@ from tests.chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from tests.support import wait_until
+from tests.support import last_attempt, pid_of, running_on, wait_until
 
 PDFS = 2 if SMALL else 4
 PAGES = 2000

@@ -18,7 +18,6 @@ from temporalio.testing import WorkflowEnvironment
 from domain.artifact import workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
-from tests.chaos.history import running_on
 from tests.chaos.reconciling import (
     BOUND_SECONDS,
     PAGES,
@@ -37,7 +36,7 @@ from tests.chaos.stack import (
     upload_file,
     wait_all_processed,
 )
-from tests.support import wait_until
+from tests.support import running_on, wait_until
 
 RUNS = 5 if SMALL else 20
 # These are terminated as soon as their run exists; the others once they extract.

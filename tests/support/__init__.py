@@ -1,6 +1,8 @@
 """The one harness of tests, bench and the fault suite: the process catalogue, the stores
 they run on and the launchers of the real processes. Import its names from here."""
 
+from tests.support.history import ActivityAttempt, last_attempt, pid_of, running_on
+from tests.support.hosts import LOOPBACK, NAMESPACES, Host, Network, separate_hosts
 from tests.support.launch import (
     REPO_ROOT,
     Condition,
@@ -39,11 +41,16 @@ from tests.support.temporal import (
 )
 
 __all__ = [
+    "LOOPBACK",
+    "NAMESPACES",
     "POSTGRES",
     "PROCESSES",
     "REPO_ROOT",
     "TEMPORAL_DEV_SERVER",
+    "ActivityAttempt",
     "Condition",
+    "Host",
+    "Network",
     "PostgresServer",
     "Process",
     "SeaweedFS",
@@ -52,15 +59,19 @@ __all__ = [
     "compose_service",
     "free_port",
     "fresh_settings",
+    "last_attempt",
     "make_settings",
+    "pid_of",
     "port_is_open",
     "postgres_reachable",
     "postgres_schema",
     "procfile",
     "register_search_attributes",
     "running",
+    "running_on",
     "search_attribute_args",
     "seaweedfs",
+    "separate_hosts",
     "service_env",
     "settled",
     "start_dev_server",

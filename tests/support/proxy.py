@@ -10,14 +10,20 @@ from tests.support.launch import free_port
 
 
 class TcpProxy:
-    """A TCP link to ``127.0.0.1:target_port`` that a test can cut and restore.
+    """A TCP link to ``target_host:target_port`` that a test can cut and restore.
 
     Lets a real process lose its real server mid-run without killing the server: while
-    cut, open connections are closed and new ones are refused.
+    cut, open connections are closed and new ones are refused. Listening on another
+    address than the server's (``host``), it also makes a server that listens on loopback
+    only reachable from other network namespaces.
     """
 
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+    def __init__(
+        self, target_port: int, *, host: str = "127.0.0.1", target_host: str = "127.0.0.1"
+    ) -> None:
+        self.host = host
+        self.port = free_port(host)
+        self._target_host = target_host
         self._target_port = target_port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -45,7 +51,7 @@ class TcpProxy:
 
     async def _listen(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+            self._server = await asyncio.start_server(self._relay, self.host, self.port)
 
     async def _cut(self) -> None:
         if self._server is not None:
@@ -64,7 +70,7 @@ class TcpProxy:
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
-            server_r, server_w = await asyncio.open_connection("127.0.0.1", self._target_port)
+            server_r, server_w = await asyncio.open_connection(self._target_host, self._target_port)
         except OSError:
             client_w.close()
             return
