@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -86,14 +87,18 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
 
 def create_backlog(app: ArtifactsApplication, n: int) -> None:
     for i in range(n):
-        app.create_artifact_once(
-            idempotency_key=None,
-            filename=f"bench-{i}.txt",
-            content_type="text/plain",
-            size=10_240,
-            sha256=f"{i:064x}",
-            storage_location=f"bench/{i}",
-        )
+        app.create_artifact_once(idempotency_key=None, **upload(i))
+
+
+def upload(i: int) -> dict[str, Any]:
+    """The facts of the backlog's ``i``-th upload (no blob is written: no run reads it)."""
+    return {
+        "filename": f"bench-{i}.txt",
+        "content_type": "text/plain",
+        "size": 10_240,
+        "sha256": f"{i:064x}",
+        "storage_location": f"bench/{i}",
+    }
 
 
 def _request() -> ProcessingRequest:
