@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from application.artifacts import ArtifactsApplication
-from application.ports import ProcessingRequest
+from application.ports import ProcessingRequest, WorkflowOrchestrator
 from bench.report import Result, result
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
@@ -50,8 +51,16 @@ async def run(client: Client, root: Path, store: str, *, n: int, rounds: int) ->
     )
 
 
-async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> float:
-    """Starts per second of a pipeline worker draining a backlog of ``n`` uploads."""
+async def drain_backlog(
+    client: Client,
+    root: Path,
+    store: str,
+    *,
+    n: int,
+    orchestrator_for: Callable[[Client, str], WorkflowOrchestrator] = TemporalWorkflowOrchestrator,
+) -> float:
+    """Starts per second of a pipeline worker draining a backlog of ``n`` uploads; its
+    orchestrator is ``orchestrator_for(client, task_queue)``."""
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     with fresh_settings(
         root,
@@ -67,7 +76,7 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
             worker = PipelineWorker(
                 app,
                 tracking,
-                TemporalWorkflowOrchestrator(client, task_queue),
+                orchestrator_for(client, task_queue),
                 max_in_flight=settings.pipeline_max_in_flight,
             )
             stop = asyncio.Event()

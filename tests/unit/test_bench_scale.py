@@ -10,7 +10,7 @@ import pytest
 
 from application.artifacts import ArtifactsApplication, processing_request
 from application.ports import ProcessingRequest
-from bench.scale import backlog_requests, start_all
+from bench.scale import CountingOrchestrator, backlog_requests, start_all
 from bench.trigger import create_backlog
 from domain.artifact import ArtifactCreated
 
@@ -70,3 +70,14 @@ def test_a_start_refused_as_a_duplicate_fails_the_baseline_instead_of_counting()
 
     with pytest.raises(RuntimeError, match="started before"):
         asyncio.run(start_all(orchestrator, backlog_requests(20), in_flight=4))
+
+
+def test_the_counting_orchestrator_passes_starts_on_and_records_the_most_in_flight() -> None:
+    inner = RecordingOrchestrator()
+    counting = CountingOrchestrator(inner)
+    requests = backlog_requests(30)
+
+    asyncio.run(start_all(counting, requests, in_flight=5))
+
+    assert inner.requests == requests
+    assert counting.most_in_flight == 5
