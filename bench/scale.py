@@ -25,7 +25,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from temporalio.client import Client
@@ -105,7 +104,7 @@ class CountingOrchestrator:
         finally:
             self._in_flight -= 1
 
-    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+    async def cancel_processing(self, artifact_id: uuid.UUID, run: int) -> None:
         await self._inner.cancel_processing(artifact_id, run)
 
 
