@@ -113,7 +113,7 @@ audit: install ## Known vulnerabilities in the locked runtime dependencies (pip-
 bench: install ## Benchmark against baselines on SQLite and PostgreSQL (about 40 min; ARGS="--store sqlite --only trigger")
 	$(UV) run --no-sync python -m bench $(ARGS)
 
-bench-quick: install ## The benchmark at small sizes (about 3 minutes), writes bench/results.json and plots
+bench-quick: install ## The benchmark at small sizes (about 5 minutes), writes bench/results.json and plots
 	$(UV) run --no-sync python -m bench --quick $(ARGS)
 
 docker-secrets: ## Create the compose stack's missing secret files under secrets/ (random; an empty OpenAI key)

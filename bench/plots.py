@@ -1,4 +1,4 @@
-"""The bench's pictures, next to results.json: the lag distribution, cost vs backlog size.
+"""The bench's pictures, next to results.json: the lag distribution, the backlog drain's sides.
 
 Scenarios ``record`` their samples in ``plot-data.json`` (kept across runs, so a run of one
 scenario redraws the others' last samples too); ``draw`` turns it into PNGs.
@@ -62,29 +62,30 @@ def _lag(samples: dict[str, list[float]], out: Path) -> None:
 
 
 def _scale(samples: dict[str, dict[str, list[float]]], out: Path) -> None:
-    """Starts per second against backlog size, per store (one point per round, and medians);
-    ``samples`` maps a store to {backlog size: starts/s of each round}."""
+    """Starts per second of each side of the backlog drain, per store (one point per round,
+    and medians); ``samples`` maps a store to {side: starts/s of each round}."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for store, by_size in sorted(samples.items()):
-        sizes = sorted(by_size, key=int)
+    sides = sorted({side for by_side in samples.values() for side in by_side}, reverse=True)
+    for store, by_side in sorted(samples.items()):
+        shown = [side for side in sides if side in by_side]
         line = ax.plot(
-            [int(s) for s in sizes],
-            [statistics.median(by_size[s]) for s in sizes],
+            [sides.index(side) for side in shown],
+            [statistics.median(by_side[side]) for side in shown],
             marker="o",
             label=store,
         )
-        for size in sizes:
+        for side in shown:
             ax.scatter(
-                [int(size)] * len(by_size[size]),
-                by_size[size],
+                [sides.index(side)] * len(by_side[side]),
+                by_side[side],
                 color=line[0].get_color(),
                 alpha=0.4,
             )
+    ax.set_xticks(range(len(sides)), sides)
     ax.set(
-        title="trigger: pipeline worker draining a backlog",
-        xlabel="backlog (ArtifactCreated events)",
+        title="scale: draining a backlog, each side on a fresh dev server",
         ylabel="starts/s",
-        xscale="log",
+        xlim=(-0.5, len(sides) - 0.5),
         ylim=(0, None),
     )
     ax.legend()

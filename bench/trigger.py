@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from application.artifacts import ArtifactsApplication
-from application.ports import ProcessingRequest
+from application.ports import ProcessingRequest, WorkflowOrchestrator
 from bench.report import Result, result
 from infrastructure.eventstore import application_env, tracking_recorder
 from infrastructure.pipeline_worker import CONSUMER, PipelineWorker
@@ -49,8 +51,16 @@ async def run(client: Client, root: Path, store: str, *, n: int, rounds: int) ->
     )
 
 
-async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> float:
-    """Starts per second of a pipeline worker draining a backlog of ``n`` uploads."""
+async def drain_backlog(
+    client: Client,
+    root: Path,
+    store: str,
+    *,
+    n: int,
+    orchestrator_for: Callable[[Client, str], WorkflowOrchestrator] = TemporalWorkflowOrchestrator,
+) -> float:
+    """Starts per second of a pipeline worker draining a backlog of ``n`` uploads; its
+    orchestrator is ``orchestrator_for(client, task_queue)``."""
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     with fresh_settings(
         root,
@@ -66,7 +76,7 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
             worker = PipelineWorker(
                 app,
                 tracking,
-                TemporalWorkflowOrchestrator(client, task_queue),
+                orchestrator_for(client, task_queue),
                 max_in_flight=settings.pipeline_max_in_flight,
             )
             stop = asyncio.Event()
@@ -86,14 +96,18 @@ async def drain_backlog(client: Client, root: Path, store: str, *, n: int) -> fl
 
 def create_backlog(app: ArtifactsApplication, n: int) -> None:
     for i in range(n):
-        app.create_artifact_once(
-            idempotency_key=None,
-            filename=f"bench-{i}.txt",
-            content_type="text/plain",
-            size=10_240,
-            sha256=f"{i:064x}",
-            storage_location=f"bench/{i}",
-        )
+        app.create_artifact_once(idempotency_key=None, **upload(i))
+
+
+def upload(i: int) -> dict[str, Any]:
+    """The facts of the backlog's ``i``-th upload (no blob is written: no run reads it)."""
+    return {
+        "filename": f"bench-{i}.txt",
+        "content_type": "text/plain",
+        "size": 10_240,
+        "sha256": f"{i:064x}",
+        "storage_location": f"bench/{i}",
+    }
 
 
 def _request() -> ProcessingRequest:

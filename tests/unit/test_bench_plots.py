@@ -13,12 +13,12 @@ def test_recording_samples_keeps_those_of_other_scenarios_and_stores(tmp_path: P
     data = tmp_path / "plot-data.json"
     plots.record("lag", "sqlite", [1.0, 2.0], data)
     plots.record("lag", "postgres", [3.0], data)
-    plots.record("scale", "sqlite", {"200": [100.0], "2000": [90.0]}, data)
+    plots.record("scale", "sqlite", {"pipeline worker": [100.0], "direct starts": [90.0]}, data)
     plots.record("lag", "sqlite", [5.0], data)
 
     assert json.loads(data.read_text()) == {
         "lag": {"sqlite": [5.0], "postgres": [3.0]},
-        "scale": {"sqlite": {"200": [100.0], "2000": [90.0]}},
+        "scale": {"sqlite": {"pipeline worker": [100.0], "direct starts": [90.0]}},
     }
 
 
@@ -26,7 +26,9 @@ def test_a_png_is_drawn_for_each_kind_of_samples_recorded(tmp_path: Path) -> Non
     data = tmp_path / "plot-data.json"
     assert plots.draw(data, tmp_path) == []
 
-    plots.record("scale", "postgres", {"200": [100.0, 110.0], "2000": [95.0]}, data)
+    plots.record(
+        "scale", "postgres", {"pipeline worker": [100.0, 110.0], "direct starts": [95.0]}, data
+    )
     assert plots.draw(data, tmp_path) == [tmp_path / "scale.png"]
 
     plots.record("lag", "sqlite", [10.0, 20.0, 30.0], data)
