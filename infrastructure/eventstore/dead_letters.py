@@ -162,33 +162,46 @@ class DeadLetterStore(TrackingRecorder, ABC):
         else:
             self._record_tracking(c, tracking)
 
-    # -- what each database does --
+    # -- on eventsourcing's datastores (SQLite's and PostgreSQL's share these calls) --
 
-    @abstractmethod
+    # Both given by eventsourcing's tracking recorders, which each store also derives from.
+    datastore: Any
+    _insert_tracking: Callable[[Any, Tracking], None]
+
     def close(self) -> None:
         """Closes the store's database connections."""
+        self.datastore.close()
 
-    @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
         """A transaction that commits: a cursor."""
+        transaction: AbstractContextManager[Any] = self.datastore.transaction(commit=True)
+        return transaction
 
-    @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
         """A read-only transaction: a cursor."""
+        transaction: AbstractContextManager[Any] = self.datastore.transaction(commit=False)
+        return transaction
 
-    @abstractmethod
     def _execute(self, c: Any, statement: str, params: Mapping[str, object]) -> None:
         """Runs one of the statements above on ``c``."""
+        c.execute(self._sql(statement), params)
 
-    @abstractmethod
     def _fetch(
         self, c: Any, statement: str, params: Mapping[str, object]
     ) -> list[Mapping[str, Any]]:
         """Runs one of the SELECTs above on ``c``; its rows by column name."""
+        c.execute(self._sql(statement), params)
+        return list(c.fetchall())
 
-    @abstractmethod
     def _record_tracking(self, c: Any, tracking: Tracking) -> None:
         """eventsourcing's own tracking insert, on ``c``."""
+        self._insert_tracking(c, tracking)
+
+    # -- what each database does --
+
+    @abstractmethod
+    def _sql(self, statement: str) -> Any:
+        """One of the statements above in the database's dialect, for its dead-letter table."""
 
 
 def _now() -> str:

@@ -6,8 +6,7 @@ tracking table; one transaction covers both (``dead_letters.DeadLetterStore``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
@@ -53,27 +52,6 @@ class PostgresDeadLetterTracking(DeadLetterStore, PostgresTrackingRecorder):
     @_reconnecting
     def retry_failed(self, position: int, error: str) -> None:
         super().retry_failed(position, error)
-
-    def close(self) -> None:
-        self.datastore.close()
-
-    def _write(self) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=True)
-
-    def _read(self) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=False)
-
-    def _execute(self, c: Any, statement: str, params: Mapping[str, object]) -> None:
-        c.execute(self._sql(statement), params)
-
-    def _fetch(
-        self, c: Any, statement: str, params: Mapping[str, object]
-    ) -> list[Mapping[str, Any]]:
-        c.execute(self._sql(statement), params)
-        return list(c.fetchall())
-
-    def _record_tracking(self, c: Any, tracking: Tracking) -> None:
-        self._insert_tracking(c, tracking)
 
     def _sql(self, statement: str) -> Composed:
         # The statements are this package's constants; only the table is composed in.

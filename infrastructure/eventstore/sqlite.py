@@ -19,12 +19,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Sequence
 
 from eventsourcing import sqlite
-from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription, Tracking
+from eventsourcing.persistence import ApplicationRecorder, Notification, Subscription
 
 from infrastructure.eventstore.dead_letters import CREATE, DeadLetterStore
 
@@ -104,27 +102,6 @@ class SQLiteDeadLetterTracking(DeadLetterStore, sqlite.SQLiteTrackingRecorder):
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), self._sql(CREATE)]
-
-    def close(self) -> None:
-        self.datastore.close()
-
-    def _write(self) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=True)
-
-    def _read(self) -> AbstractContextManager[Any]:
-        return self.datastore.transaction(commit=False)
-
-    def _execute(self, c: Any, statement: str, params: Mapping[str, object]) -> None:
-        c.execute(self._sql(statement), params)
-
-    def _fetch(
-        self, c: Any, statement: str, params: Mapping[str, object]
-    ) -> list[Mapping[str, Any]]:
-        c.execute(self._sql(statement), params)
-        return list(c.fetchall())
-
-    def _record_tracking(self, c: Any, tracking: Tracking) -> None:
-        self._insert_tracking(c, tracking)
 
     @classmethod
     def _sql(cls, statement: str) -> str:

@@ -135,9 +135,6 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
             curs.execute(statement, params)
             return [_summary(row) for row in curs.fetchall()]
 
-    def close(self) -> None:
-        self.datastore.close()
-
 
 def _summary(row: Mapping[str, Any]) -> ArtifactRow:
     return ArtifactRow(

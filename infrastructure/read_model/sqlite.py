@@ -115,9 +115,6 @@ class SQLiteArtifactList(ArtifactListView, SQLiteDeadLetterTracking):
             )
             return [_summary(row) for row in c.fetchall()]
 
-    def close(self) -> None:
-        self.datastore.close()
-
 
 def _summary(row: sqlite3.Row) -> ArtifactRow:
     return ArtifactRow(

@@ -175,7 +175,3 @@ class ArtifactListView(DeadLetterStore, ABC):
         self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
     ) -> list[ArtifactRow]:
         """Up to ``limit`` rows after ``after`` (created_at, id), newest first."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Closes the view's database connections."""
