@@ -11,7 +11,9 @@ import random
 import struct
 import zipfile
 import zlib
+from functools import cache
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from PIL import Image
 from reportlab.lib.pdfencrypt import StandardEncryption  # type: ignore[import-untyped]
@@ -35,6 +37,22 @@ def text_pdf(
         canvas.showPage()
     canvas.save()
     return path
+
+
+@cache
+def long_pdf(pages: int) -> bytes:
+    """``pages`` pages of 60 long lines: seconds of PDFium's time, so a run can be caught
+    mid-extraction (killed, cancelled, terminated)."""
+    line = "The quick brown fox jumps over the lazy dog on page {0}, line {1}. " * 2
+    with TemporaryDirectory() as directory:
+        path = Path(directory) / "long.pdf"
+        canvas = Canvas(str(path))
+        for page in range(pages):
+            for number in range(60):
+                canvas.drawString(36, 800 - 13 * number, line.format(page, number))
+            canvas.showPage()
+        canvas.save()
+        return path.read_bytes()
 
 
 def dense_text_pdf(directory: Path, pages: int, *, name: str = "dense.pdf") -> Path:

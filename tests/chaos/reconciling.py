@@ -9,15 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from functools import cache
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from uuid import UUID
-
-from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
 from domain.artifact import TERMINAL_STATUSES, Artifact, workflow_id_for
 from infrastructure.config import Settings
+from tests import corpus
 from tests.chaos.stack import Stack, reader
 from tests.support import PROCESSES, wait_until
 
@@ -34,19 +30,8 @@ def start_read_worker(stack: Stack) -> None:
     stack.start("read_worker")
 
 
-@cache
 def long_pdf() -> bytes:
-    """``PAGES`` pages of dense text: seconds of PDFium's time, so runs can be caught."""
-    line = "The quick brown fox jumps over the lazy dog on page {0}, line {1}. " * 2
-    with TemporaryDirectory() as directory:
-        path = Path(directory) / "long.pdf"
-        canvas = Canvas(str(path))
-        for page in range(PAGES):
-            for number in range(60):
-                canvas.drawString(36, 800 - 13 * number, line.format(page, number))
-            canvas.showPage()
-        canvas.save()
-        return path.read_bytes()
+    return corpus.long_pdf(PAGES)
 
 
 async def wait_terminal(

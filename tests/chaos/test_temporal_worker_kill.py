@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from functools import cache
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import httpx
 import psutil
-from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from temporalio.testing import WorkflowEnvironment
 
 from domain.artifact import workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
 from infrastructure.temporal.workflows import HEARTBEAT_TIMEOUT
+from tests import corpus
 from tests.chaos.stack import (
     SMALL,
     figures,
@@ -116,16 +114,5 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-@cache
 def long_pdf() -> bytes:
-    """``PAGES`` pages of 60 lines each: a few seconds of PDFium's time on this machine."""
-    line = "The quick brown fox jumps over the lazy dog on page {0}, line {1}. " * 2
-    with TemporaryDirectory() as directory:
-        path = Path(directory) / "long.pdf"
-        canvas = Canvas(str(path))
-        for page in range(PAGES):
-            for number in range(60):
-                canvas.drawString(36, 800 - 13 * number, line.format(page, number))
-            canvas.showPage()
-        canvas.save()
-        return path.read_bytes()
+    return corpus.long_pdf(PAGES)
