@@ -61,11 +61,7 @@ async def run(
         with running(api), running(bare):
             await wait_until(lambda: answers(api_port), timeout=60, what="the API answers")
             await wait_until(lambda: answers(bare_port), timeout=60, what="the bare app answers")
-            measured = []
-            for _ in range(rounds):
-                project = await load(api_port, seconds=seconds)
-                baseline = await load(bare_port, seconds=seconds)
-                measured.append((project, baseline))
+            measured = await alternate(api_port, bare_port, rounds=rounds, seconds=seconds)
     return result(
         f"ingest ({store})",
         "uploads/s",
@@ -73,6 +69,18 @@ async def run(
         target=0.7 if store == "sqlite" else 0.4,
         note=f"{CLIENTS} clients, 10 KB files, {seconds:g} s per round",
     )
+
+
+async def alternate(
+    project_port: int, baseline_port: int, *, rounds: int, seconds: float
+) -> list[tuple[float, float]]:
+    """Uploads/s of each side, round by round, the two sides taking turns."""
+    measured = []
+    for _ in range(rounds):
+        project = await load(project_port, seconds=seconds)
+        baseline = await load(baseline_port, seconds=seconds)
+        measured.append((project, baseline))
+    return measured
 
 
 async def run_s3(
@@ -100,11 +108,7 @@ async def run_s3(
         with running(local), running(s3):
             await wait_until(lambda: answers(local_port), timeout=60, what="the API answers")
             await wait_until(lambda: answers(s3_port), timeout=60, what="the S3 API answers")
-            measured = []
-            for _ in range(rounds):
-                project = await load(s3_port, seconds=seconds)
-                baseline = await load(local_port, seconds=seconds)
-                measured.append((project, baseline))
+            measured = await alternate(s3_port, local_port, rounds=rounds, seconds=seconds)
     return result(
         f"ingest on S3 vs local ({store})",
         "uploads/s",
