@@ -74,7 +74,12 @@ async def run(
 async def alternate(
     project_port: int, baseline_port: int, *, rounds: int, seconds: float
 ) -> list[tuple[float, float]]:
-    """Uploads/s of each side, round by round, the two sides taking turns."""
+    """Uploads/s of each side, round by round, the two sides taking turns, after a round of
+    each that is not counted: the first uploads pay for what a running service has already
+    paid for (connection pools, imports on first use, and on SeaweedFS the volumes a new
+    bucket grows on its first writes)."""
+    await load(project_port, seconds=seconds)
+    await load(baseline_port, seconds=seconds)
     measured = []
     for _ in range(rounds):
         project = await load(project_port, seconds=seconds)

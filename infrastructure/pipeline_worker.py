@@ -3,8 +3,11 @@
 It follows the event store from its last recorded position with eventsourcing's
 ``ApplicationSubscription``, asks the ``WorkflowOrchestrator`` to start processing for
 each new artifact, and records its position only after that start succeeded, strictly in
-event order. Starts are pipelined (up to ``PIPELINE_MAX_IN_FLIGHT`` at once) but a
-position is never recorded before every earlier start has succeeded.
+event order. Starts are pipelined (exactly ``PIPELINE_MAX_IN_FLIGHT`` at most at once) but
+a position is never recorded before every earlier start has succeeded. A start that
+finished waits for the recording without holding its slot: one slow start (a tail latency,
+a retry) does not stop the ones behind it, up to ``WINDOW`` times as many finished starts
+waiting for the slow one.
 
 A crash between a start and its recording replays that event on restart; the
 orchestrator's start is idempotent, so the replay starts nothing new. While Temporal is
@@ -62,6 +65,8 @@ TOPICS = (
     get_topic(CancellationRequested),
 )
 _END = object()
+# Finished starts waiting for an earlier one to be recorded, per start in flight.
+WINDOW = 8
 # What a start came to: started (True), joined or refused as a duplicate (False), or a dead
 # letter.
 Outcome = bool | DeadLetter
@@ -118,8 +123,10 @@ class PipelineWorker(Consumer):
         progress.start_at(position)
         log.info("pipeline_worker_subscribed", position=position)
         events: asyncio.Queue[Any] = asyncio.Queue(maxsize=self._max_in_flight)
+        # The order of recording, started or finished: longer than what is in flight, so
+        # finished starts queue behind a slow one without taking a slot.
         starts: asyncio.Queue[tuple[asyncio.Task[Outcome], Tracking] | None] = asyncio.Queue(
-            maxsize=self._max_in_flight
+            maxsize=self._max_in_flight * WINDOW
         )
         in_flight: set[asyncio.Task[Outcome]] = set()
         closing = threading.Event()
@@ -169,6 +176,8 @@ class PipelineWorker(Consumer):
                 # The run to cancel may be among the starts in flight: a cancel that
                 # reached Temporal before its start would find nothing to stop.
                 await asyncio.wait(set(in_flight))
+            while len(in_flight) >= self._max_in_flight:
+                await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
             task = asyncio.create_task(self._start(delivery))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
@@ -238,19 +247,26 @@ class PipelineWorker(Consumer):
         starts: asyncio.Queue[tuple[asyncio.Task[Outcome], Tracking] | None],
         progress: Progress,
     ) -> None:
+        held: tuple[asyncio.Task[Outcome], Tracking] | None = None
         ended = False
-        while not ended and (item := await starts.get()) is not None:
+        while not ended:
+            item, held = held or await starts.get(), None
+            if item is None:
+                return
             task, tracking = item
             letters = _dead([await task])
-            # Starts queued behind this one are done or nearly: wait for them and record
-            # only the last position, one transaction (and fsync) for the lot. Positions
-            # still advance in order: none is recorded before every earlier start succeeded.
+            # The finished starts queued behind this one are recorded with it: only the last
+            # position, one transaction (and fsync) for the lot. Positions still advance in
+            # order: none is recorded before every earlier start succeeded.
             while not starts.empty():
                 following = starts.get_nowait()
                 if following is None:
                     ended = True
                     break
-                letters += _dead([await following[0]])
+                if not following[0].done():
+                    held = following
+                    break
+                letters += _dead([following[0].result()])
                 tracking = following[1]
             try:
                 # The dead letters passed on the way commit with the position, or neither.

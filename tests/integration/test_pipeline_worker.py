@@ -320,6 +320,60 @@ async def test_starts_artifacts_uploaded_while_it_runs(pipeline: Pipeline) -> No
     await pipeline.assert_exactly_one_run_per_artifact(first + later)
 
 
+class HeldOrchestrator:
+    """The real orchestrator, but the start of ``held`` waits for ``release``; counts how
+    many starts are in flight at once."""
+
+    def __init__(self, real: WorkflowOrchestrator, held: UUID) -> None:
+        self._real = real
+        self._held = held
+        self.release = asyncio.Event()
+        self.finished: list[UUID] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def start_processing(self, request: ProcessingRequest) -> bool:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if request.artifact_id == self._held:
+                await self.release.wait()
+            return await self._real.start_processing(request)
+        finally:
+            self.in_flight -= 1
+            self.finished.append(request.artifact_id)
+
+    async def cancel_processing(self, artifact_id: UUID, run: int) -> None:
+        await self._real.cancel_processing(artifact_id, run)
+
+
+async def test_a_slow_start_holds_the_position_but_not_the_starts_behind_it(
+    pipeline: Pipeline,
+) -> None:
+    # 24: more than the 4 in flight (plus the queue of events read ahead), fewer than the
+    # window of finished starts that may wait for the held one (4 x WINDOW).
+    artifact_ids = await asyncio.to_thread(pipeline.upload, 24)
+    orchestrator = HeldOrchestrator(pipeline.orchestrator(), held=artifact_ids[0])
+    worker = PipelineWorker(
+        pipeline.app(), pipeline.tracking_recorder(), orchestrator, max_in_flight=4
+    )
+
+    async with in_process(worker):
+        # Every start behind the held one goes through, never more than 4 at once...
+        await wait_until(
+            lambda: len(orchestrator.finished) == len(artifact_ids) - 1,
+            timeout=30,
+            what="every start but the held one has finished",
+        )
+        # ... and none of their positions is recorded before the held start succeeded.
+        assert pipeline.position() is None
+        orchestrator.release.set()
+        await pipeline.wait_until_caught_up()
+
+    assert orchestrator.most_in_flight == 4
+    await pipeline.assert_exactly_one_run_per_artifact(artifact_ids)
+
+
 async def test_a_worker_killed_mid_stream_and_restarted_loses_no_artifact_and_doubles_none(
     pipeline: Pipeline,
 ) -> None:
