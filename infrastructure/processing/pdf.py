@@ -21,7 +21,9 @@ and the child starts at the first page not yet stored. Wiring in an activity::
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -31,7 +33,13 @@ from typing import Any, BinaryIO
 
 from application.ports import BlobStore
 from application.processing import FailureReason, UnprocessableContent
-from infrastructure.processing.limits import ChildFailed, Json, ProcessLimits, run_limited
+from infrastructure.processing.limits import (
+    INPUT_PATH,
+    ChildFailed,
+    Json,
+    ProcessLimits,
+    run_limited,
+)
 from infrastructure.processing.text import PAGE_END, store_text
 
 
@@ -107,16 +115,17 @@ def extract_pdf_text(
     """
     limits = limits or PdfLimits()
     progress = resume_from or PdfProgress(page_count=0, next_page=0)
-    # The child process opens the PDF by path; a blob store hands out streams.
-    with _local_copy(source, scratch_dir) as path:
+    # The child opens the PDF by path (INPUT_PATH, the file it is handed).
+    with _as_file(source, scratch_dir) as file:
         items = run_limited(
             parse_pages,
-            str(path),
+            INPUT_PATH,
             progress.next_page,
             limits.page_batch,
             limits.max_pages,
             limits=limits.process,
             on_wait=lambda: heartbeat(progress),
+            input_file=file,
         )
         with closing(items):
             page_count = _page_count(next(items, None))
@@ -214,8 +223,21 @@ def _batch_texts(item: Json, first_page: int, page_batch: int) -> list[str]:
 
 
 @contextmanager
-def _local_copy(source: BinaryIO, directory: Path | None) -> Iterator[Path]:
-    with tempfile.NamedTemporaryFile(prefix="extract-", suffix=".pdf", dir=directory) as copy:
+def _as_file(source: BinaryIO, directory: Path | None) -> Iterator[BinaryIO]:
+    """``source`` as a file the child can be handed: itself when it is one (a local
+    blob), else an unnamed copy (an object store's stream), which no other process can
+    open by name."""
+    if _is_file(source):
+        yield source
+        return
+    with tempfile.TemporaryFile(prefix="extract-", suffix=".pdf", dir=directory) as copy:
         shutil.copyfileobj(source, copy)
         copy.flush()
-        yield Path(copy.name)
+        yield copy
+
+
+def _is_file(source: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
