@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.forkserver import (
+    DEFAULT_MODULES,
     INPUT_PATH,
     MIB,
     ChildFailed,
@@ -44,6 +45,7 @@ from infrastructure.processing.forkserver import (
 )
 
 __all__ = [
+    "DEFAULT_MODULES",
     "INPUT_PATH",
     "MIB",
     "ChildFailed",
@@ -102,14 +104,15 @@ def run_limited(
     limits: ProcessLimits,
     on_wait: Callable[[], None] | None = None,
     wait_interval: float = 5.0,
-    input_file: str | os.PathLike[str] | BinaryIO | None = None,
+    input_file: str | os.PathLike[str] | IO[bytes] | None = None,
 ) -> Generator[Json, None, None]:
     """Runs ``target(*args)`` in a child process and yields what it yields, as it does.
 
     ``target`` must be a module-level function (the child imports it by name) taking and
-    yielding JSON values. ``input_file`` (a path, or a file open for reading: a blob, an
-    unnamed temporary file) is the one file the child may read besides code: it opens it
-    as ``INPUT_PATH``; where the kernel has Landlock, any other file is out of its reach.
+    yielding JSON values. ``input_file`` (a path, or a file open for reading) is the one
+    file the child may read besides code: it opens it as ``INPUT_PATH`` (a library that
+    resolves that link, as pypdfium2 does, needs a file that has a name); where the kernel
+    has Landlock, any other file is out of its reach.
     ``on_wait`` is called every ``wait_interval`` seconds while no item
     arrives, so a caller can heartbeat through a long silence. The wall-clock limit covers
     the whole run. Closing the iterator early kills the child. Many threads may call this

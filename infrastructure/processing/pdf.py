@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from application.ports import BlobStore
 from application.processing import FailureReason, UnprocessableContent
@@ -223,21 +223,23 @@ def _batch_texts(item: Json, first_page: int, page_batch: int) -> list[str]:
 
 
 @contextmanager
-def _as_file(source: BinaryIO, directory: Path | None) -> Iterator[BinaryIO]:
-    """``source`` as a file the child can be handed: itself when it is one (a local
-    blob), else an unnamed copy (an object store's stream), which no other process can
-    open by name."""
-    if _is_file(source):
+def _as_file(source: BinaryIO, directory: Path | None) -> Iterator[IO[bytes]]:
+    """``source`` as a file the child can be handed: itself when it is a file with a
+    name (a local blob), else a copy (an object store's stream). pypdfium2 resolves the
+    path it is given (``INPUT_PATH`` links to the file's name), so the file needs one;
+    Landlock lets the child read that one file and no other of the scratch directory."""
+    if _is_named_file(source):
         yield source
         return
-    with tempfile.TemporaryFile(prefix="extract-", suffix=".pdf", dir=directory) as copy:
+    with tempfile.NamedTemporaryFile(prefix="extract-", suffix=".pdf", dir=directory) as copy:
         shutil.copyfileobj(source, copy)
         copy.flush()
         yield copy
 
 
-def _is_file(source: BinaryIO) -> bool:
+def _is_named_file(source: BinaryIO) -> bool:
     try:
-        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+        facts = os.fstat(source.fileno())
     except (OSError, ValueError):  # io.UnsupportedOperation is both
         return False
+    return stat.S_ISREG(facts.st_mode) and facts.st_nlink > 0
