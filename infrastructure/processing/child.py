@@ -66,9 +66,7 @@ def main(control_fd: int, worker_pid: int) -> None:
             importlib.import_module(module)
         for function, args in preload["warm_ups"]:
             _resolve(function)(*args)
-        sandbox = probe()
-        if not config["landlock"]:
-            sandbox = Sandbox(sandbox.user_namespace, sandbox.network_namespace, 0)
+        sandbox = probe().within(Sandbox.from_json(config["at_most"]))
         threads = len(os.listdir("/proc/self/task")) if sys.platform == "linux" else 1
         if threads != 1:
             raise RuntimeError(f"the preload started threads ({threads}): children would hang")

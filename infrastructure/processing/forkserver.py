@@ -163,10 +163,10 @@ class ForkServer:
     """The worker's handle on one fork server process: starts it on first use and again
     when it died, and hands it documents from any number of threads at once."""
 
-    def __init__(self, preload: Preload, *, landlock: bool = True) -> None:
+    def __init__(self, preload: Preload, *, at_most: Sandbox | None = None) -> None:
         self.preload = preload
-        # False only in tests of what a kernel without Landlock gets.
-        self._landlock = landlock
+        # Only tests of what a kernel that refuses some walls gets pass less than all.
+        self._at_most = at_most or Sandbox(True, True, 1 << 30)
         self._lock = threading.Lock()
         self._control: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -236,7 +236,9 @@ class ForkServer:
         try:
             ours.settimeout(_START_TIMEOUT_SECONDS)
             ours.send(
-                json.dumps({"preload": self.preload.to_json(), "landlock": self._landlock}).encode()
+                json.dumps(
+                    {"preload": self.preload.to_json(), "at_most": self._at_most.to_json()}
+                ).encode()
             )
             answer = json.loads(ours.recv(MAX_JOB_BYTES) or b"{}")
             ours.settimeout(None)
@@ -348,10 +350,11 @@ def _report(sandbox: Sandbox, pid: int) -> None:
     """Says once per worker what confines the parser children, and what the kernel
     refused (the children go on without it)."""
     global _reported
-    if not sandbox.landlock_abi:
-        # Without Landlock, only a worker that is not dumpable keeps a child from
-        # reading /proc/<worker>/environ (its settings and secrets). The cost: py-spy
-        # (or gdb) attaches to the worker only as root or with CAP_SYS_PTRACE.
+    if not sandbox.guards_proc:
+        # Without Landlock or a user namespace, only a worker that is not dumpable keeps
+        # a child of the same user from reading /proc/<worker>/environ (its settings and
+        # secrets). The cost: py-spy (or gdb) attaches to the worker only as root or with
+        # CAP_SYS_PTRACE.
         prctl(PR_SET_DUMPABLE, 0)
     if _reported:
         return
@@ -365,7 +368,7 @@ def _report(sandbox: Sandbox, pid: int) -> None:
             "parser_sandbox_degraded",
             fork_server_pid=pid,
             missing=missing,
-            worker_dumpable=bool(sandbox.landlock_abi),
+            worker_dumpable=sandbox.guards_proc,
             **sandbox.to_json(),
         )
     else:

@@ -4,7 +4,9 @@ A parser of untrusted bytes is native code a crafted file may take over, so the 
 runs in gets, before it reads a byte of its input (``child.py`` applies these in order):
 
 1. **Namespaces**: a new user namespace (the child keeps its uid, loses every capability
-   it had in the worker's namespace, root's included) holding a new network namespace,
+   it had in the worker's namespace, root's included, and with them ptrace access to the
+   worker's processes: their ``/proc/<pid>/environ`` and ``mem``) holding a new network
+   namespace,
    whose only interface, a loopback, is down: no connection to anything, UDP and Unix
    abstract sockets included. Unprivileged where the kernel allows user namespaces;
    else the network namespace alone when the process may make one (root); else none.
@@ -15,7 +17,8 @@ runs in gets, before it reads a byte of its input (``child.py`` applies these in
    abstract socket outside itself. So ``/proc/<worker>/environ``, the blob directory,
    the other uploads in the scratch directory and ``/run/secrets`` are out of reach
    whatever uid the child has, root included, and without making the worker
-   undumpable (py-spy keeps attaching to the worker as before).
+   undumpable (py-spy keeps attaching to the worker as before; only where neither
+   Landlock nor a user namespace is granted does the worker make itself undumpable).
 3. **Resource limits**: CPU, address space, core dumps (none), open files, processes
    (1: it cannot fork or start a thread, where Linux enforces it: not for uid 0),
    file size (0).
@@ -96,13 +99,28 @@ class Sandbox:
             landlock_abi=int(value.get("landlock_abi") or 0),
         )
 
+    def within(self, limit: Sandbox) -> Sandbox:
+        """No more than ``limit`` (tests of a kernel that refuses some walls)."""
+        return Sandbox(
+            user_namespace=self.user_namespace and limit.user_namespace,
+            network_namespace=self.network_namespace and limit.network_namespace,
+            landlock_abi=min(self.landlock_abi, limit.landlock_abi),
+        )
+
+    @property
+    def guards_proc(self) -> bool:
+        """Whether a child is kept from the worker's ``/proc`` files without the worker's
+        help: Landlock refuses them, and from a user namespace of its own Linux refuses
+        another namespace's processes to anyone without CAP_SYS_PTRACE over it."""
+        return self.landlock_abi > 0 or self.user_namespace
+
     def missing(self) -> list[str]:
         """The measures this kernel refused, in words an operator can act on."""
         gaps = []
         if not self.network_namespace:
             gaps.append("network namespace (the parser can reach the network)")
         if not self.user_namespace:
-            gaps.append("user namespace (the parser keeps the worker's capabilities)")
+            gaps.append("user namespace (the parser has the worker's capabilities)")
         if self.landlock_abi == 0:
             gaps.append("Landlock (the parser can read every file the worker can)")
         elif self.landlock_abi < 6:

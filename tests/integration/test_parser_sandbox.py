@@ -204,27 +204,58 @@ def test_a_worker_that_is_not_root_gets_the_same_walls_and_no_second_process() -
     assert seen["sandbox"]["landlock_abi"] >= 1
 
 
-def test_without_landlock_the_worker_is_not_dumpable_so_its_environment_stays_unread(
+def test_without_landlock_the_user_namespace_still_keeps_the_workers_environment_unread(
     tmp_path: Path,
 ) -> None:
-    # A kernel without Landlock: the stand-in worker's fork server skips it, the worker
-    # makes itself undumpable, and /proc/<worker>/environ stays closed to its children,
-    # which now read other files of the worker's user (what remains without Landlock).
+    # A kernel without Landlock: Linux still refuses a process in another user namespace
+    # the /proc files of the worker's (ptrace access), root's included. What remains
+    # without Landlock: other files of the worker's user are readable.
     sibling = tmp_path / "sibling.txt"
     sibling.write_text("another upload")
     seen = _stand_in_worker(
         sys.executable,
-        "import infrastructure.processing.forkserver as fs\n"
-        "fs._servers[LIMITS.preload] = fs.ForkServer(LIMITS.preload, landlock=False)\n"
-        "from tests.integration.test_parser_sandbox import read_environments, attempt_one\n"
+        _refusing("user_namespace=True, network_namespace=True, landlock_abi=0")
+        + "from tests.integration.test_parser_sandbox import read_environments, attempt_one\n"
         "report(list(run_limited(read_environments, os.getpid(), limits=LIMITS))"
         f" + list(run_limited(attempt_one, {str(sibling)!r}, limits=LIMITS)))\n",
     )
 
     environments, sibling_read = seen["items"]
-    assert seen["sandbox"]["landlock_abi"] == 0
+    assert seen["sandbox"] == {"user_namespace": True, "network_namespace": True, "landlock_abi": 0}
     assert environments["worker"] == "PermissionError"
     assert sibling_read == "ok"
+
+
+def test_without_landlock_or_namespaces_the_worker_makes_itself_undumpable() -> None:
+    # A kernel (or a container's seccomp profile) that refuses all three: an ordinary
+    # user's child could read the worker's environment, unless the worker is not dumpable.
+    seen = _stand_in_worker(
+        _interpreter_for("nobody"),
+        _refusing("user_namespace=False, network_namespace=False, landlock_abi=0")
+        + "from tests.integration.test_parser_sandbox import read_environments, resource_limits\n"
+        "report(list(run_limited(read_environments, os.getpid(), limits=LIMITS))"
+        " + list(run_limited(resource_limits, limits=LIMITS)))\n",
+        user="nobody",
+    )
+
+    environments, limits = seen["items"]
+    assert seen["sandbox"] == {
+        "user_namespace": False,
+        "network_namespace": False,
+        "landlock_abi": 0,
+    }
+    assert environments["worker"] == "PermissionError"
+    # What remains: the network, and the other files the worker's user may read.
+    assert len(limits["interfaces"]) >= 1
+
+
+def _refusing(walls: str) -> str:
+    """Stand-in worker code whose fork server applies at most ``walls``."""
+    return (
+        "import infrastructure.processing.forkserver as fs\n"
+        "from infrastructure.processing.sandbox import Sandbox\n"
+        f"fs._servers[LIMITS.preload] = fs.ForkServer(LIMITS.preload, at_most=Sandbox({walls}))\n"
+    )
 
 
 def attempt_one(path: str) -> Iterator[Json]:
