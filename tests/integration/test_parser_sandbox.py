@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,28 @@ def read_environments(worker_pid: int) -> Iterator[Json]:
     }
 
 
+def signal_others(worker_pid: int) -> Iterator[Json]:
+    outcome: dict[str, Json] = {}
+    for name, pid in (("worker", worker_pid), ("server", os.getppid()), ("self", os.getpid())):
+        try:
+            os.kill(pid, 0)  # the permission check of a signal, without the signal
+            outcome[name] = "ok"
+        except OSError as err:
+            outcome[name] = type(err).__name__
+    yield outcome
+
+
+def open_descriptors() -> Iterator[Json]:
+    found = []
+    for fd in range(1024):
+        try:
+            os.fstat(fd)
+            found.append(fd)
+        except OSError:
+            pass
+    yield found
+
+
 def connect(port: int) -> Iterator[Json]:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -64,6 +87,11 @@ def read_around(input_path: str, others: list[str]) -> Iterator[Json]:
         "others": {path: attempt(path) for path in others},
         "write": attempt(os.path.join(os.path.dirname(input_path), "new.txt"), "w"),
     }
+
+
+def sleep_a_moment() -> Iterator[Json]:
+    yield "parsing"
+    time.sleep(30)
 
 
 def resource_limits() -> Iterator[Json]:
@@ -134,6 +162,13 @@ def test_the_child_cannot_read_the_workers_environment_nor_its_servers(
     assert set(seen["own"]) <= {"PYTHONPATH", "MALLOC_TOP_PAD_", "OMP_THREAD_LIMIT", "LC_CTYPE"}
 
 
+def test_the_child_cannot_signal_the_worker_nor_its_server() -> None:
+    # Same uid, so without Landlock's scope (ABI 6) a taken-over parser could kill them.
+    seen = only(signal_others, os.getpid())
+
+    assert seen == {"worker": "PermissionError", "server": "PermissionError", "self": "ok"}
+
+
 def test_the_child_reaches_no_network_not_even_the_workers_loopback() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listening:
         port = listening.getsockname()[1]
@@ -168,6 +203,20 @@ def test_the_child_reads_its_input_and_nothing_of_the_worker_s_files(tmp_path: P
         "others": dict.fromkeys(map(str, others), "PermissionError"),
         "write": "PermissionError",
     }
+
+
+def test_the_child_holds_no_descriptor_of_the_server_or_of_other_jobs(tmp_path: Path) -> None:
+    # Another document at work meanwhile: its job socket and pipe are in the server too.
+    upload = tmp_path / "upload.pdf"
+    upload.write_bytes(b"%PDF-1.7")
+    other = run_limited(sleep_a_moment, limits=LIMITS)
+    assert next(other) == "parsing"
+
+    seen = only(open_descriptors, input_file=upload)
+    other.close()
+
+    # stdin and stdout (/dev/null), stderr, the data pipe, the input.
+    assert seen == [0, 1, 2, 3, 4]
 
 
 def test_the_child_runs_with_limits_on_files_processes_and_file_size() -> None:
