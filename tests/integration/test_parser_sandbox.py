@@ -63,7 +63,7 @@ def signal_others(worker_pid: int) -> Iterator[Json]:
 
 
 def open_descriptors() -> Iterator[Json]:
-    found = []
+    found: list[Json] = []
     for fd in range(1024):
         try:
             os.fstat(fd)
