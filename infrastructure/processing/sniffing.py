@@ -243,9 +243,13 @@ def _odf_mimetype(read: Reader) -> str | None:
 def _central_directory(read: Reader, size: int) -> dict[str, tuple[int, int, int, int]]:
     """Member name -> (local header offset, method, compressed size, size), for the
     members the central directory lists (when it is within reach)."""
-    window = min(size, 65_536 + 22)
-    end = read(size - window, window)
-    if end is None:
+    # The end record is the last 22 bytes but for a comment of up to 64 KiB: the widest
+    # window at hand is searched.
+    for window in (65_536 + 22, 8192, 1024, 22):
+        end = read(size - min(size, window), min(size, window))
+        if end is not None:
+            break
+    else:
         return {}
     at = end.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(end):
