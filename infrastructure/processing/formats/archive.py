@@ -35,6 +35,7 @@ from typing import BinaryIO
 from xml.parsers import expat
 
 from application.processing import FailureReason, UnprocessableContent, refusal
+from infrastructure.processing.limits import Json
 from infrastructure.processing.sniffing import OLE_MAGIC, ole_type
 
 MIB = 1024 * 1024
@@ -74,12 +75,23 @@ class ArchiveLimits:
     max_uncompressed_bytes: int = 256 * MIB
     max_compression_ratio: int = 100
 
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
+    def to_json(self) -> dict[str, Json]:
+        """The limits as the child's argument."""
+        return dict(asdict(self))
 
     @classmethod
-    def from_json(cls, value: dict[str, int]) -> ArchiveLimits:
-        return cls(**value)
+    def from_json(cls, value: dict[str, Json]) -> ArchiveLimits:
+        def whole(key: str) -> int:
+            limit = value.get(key)
+            if not isinstance(limit, int):
+                raise TypeError(f"the archive limit {key} is not a whole number: {limit!r}")
+            return limit
+
+        return cls(
+            max_members=whole("max_members"),
+            max_uncompressed_bytes=whole("max_uncompressed_bytes"),
+            max_compression_ratio=whole("max_compression_ratio"),
+        )
 
 
 def check_archive(path: str | Path, limits: ArchiveLimits) -> list[str]:

@@ -51,7 +51,7 @@ _TEXT_BOXES = (
 _RUN_TEXT = {"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"}
 
 
-def parse_docx(path: str, archive_limits: dict[str, int]) -> Iterator[Json]:
+def parse_docx(path: str, archive_limits: dict[str, Json]) -> Iterator[Json]:
     """Runs in the child: yields the blocks of the DOCX at ``path``, then its facts."""
     check_archive(path, ArchiveLimits.from_json(archive_limits))
     import docx

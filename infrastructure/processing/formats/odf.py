@@ -72,7 +72,7 @@ _LENGTH = re.compile(r"\s*(-?[\d.]+)\s*(cm|mm|in|pt|pc|px)?")
 _TO_CM = {"cm": 1.0, "mm": 0.1, "in": 2.54, "pt": 2.54 / 72, "pc": 2.54 / 6, "px": 2.54 / 96}
 
 
-def parse_odf(path: str, archive_limits: dict[str, int], max_cells: int) -> Iterator[Json]:
+def parse_odf(path: str, archive_limits: dict[str, Json], max_cells: int) -> Iterator[Json]:
     """Runs in the child: yields the blocks of the ODT, ODS or ODP at ``path``, then facts."""
     check_archive(path, ArchiveLimits.from_json(archive_limits))
     _refuse_encrypted(path)

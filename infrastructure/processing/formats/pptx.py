@@ -27,7 +27,7 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _MAX_GROUP_DEPTH = 32
 
 
-def parse_pptx(path: str, archive_limits: dict[str, int]) -> Iterator[Json]:
+def parse_pptx(path: str, archive_limits: dict[str, Json]) -> Iterator[Json]:
     """Runs in the child: yields each slide's page block and content, then the facts."""
     check_archive(path, ArchiveLimits.from_json(archive_limits))
     import pptx

@@ -21,7 +21,7 @@ from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.limits import Json
 
 
-def parse_xlsx(path: str, archive_limits: dict[str, int], max_cells: int) -> Iterator[Json]:
+def parse_xlsx(path: str, archive_limits: dict[str, Json], max_cells: int) -> Iterator[Json]:
     """Runs in the child: yields each sheet's heading and table, then the facts."""
     check_archive(path, ArchiveLimits.from_json(archive_limits))
     import openpyxl
