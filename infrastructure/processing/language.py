@@ -2,7 +2,9 @@
 
 py3langid is langid.py's maintained fork: a naive Bayes model over byte n-grams, fast
 (milliseconds for the sample read here) and fully offline. Its model loads once per process
-(about a second, on the first document), then serves every thread: classifying only reads it.
+(half a second of CPU, about 75 MB resident), then serves every thread: classifying only
+reads it. ``warm_up`` loads it in the background when a worker starts, so that the first
+document does not wait for it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def detect_language(sample: str) -> str | None:
     if confidence < MIN_CONFIDENCE or len(language) != 2 or not language.isalpha():
         return None
     return str(language)
+
+
+def warm_up() -> None:
+    """Starts loading the model in a background thread (once per process)."""
+    if _identifier is None:
+        threading.Thread(target=_model, name="language-model", daemon=True).start()
 
 
 def _model() -> Any:

@@ -31,6 +31,12 @@ ATTACHMENTS_HEADING = "## Attachments"
 # setext underline, table row, code fence; or an ordered list marker.
 _BLOCK_START = re.compile(r"[ \t]*(?:[#>+\-*=|`~]|\d{1,9}(?=[.)]))")
 _WHITESPACE = re.compile(r"\s+")
+# The same starts, after a line break of a text whose lines are stripped (a pattern that
+# starts with a literal character is fast to scan for; the first line is done apart).
+_LINE_START = re.compile(r"\n(?:[#>+\-*=|`~]|\d{1,9}(?=[.)]))")
+# A line break and the blank lines and indentation after it: one line break. (Spaces
+# before a break are left: a pattern starting with them would be tried at every space.)
+_LINE_ENDS = re.compile(r"\n\s*")
 
 
 def page_marker(number: int) -> str:
@@ -63,9 +69,19 @@ def escape_line(line: str) -> str:
 
 
 def escape_text(text: str) -> str:
-    """A paragraph's text as Markdown: each line escaped, its indentation dropped (four
-    leading spaces would make it a code block)."""
-    return "\n".join(escape_line(line.strip()) for line in text.splitlines() if line.strip())
+    """A paragraph's text as Markdown: each line escaped, its indentation and blank lines
+    dropped (four leading spaces would make a code block, a blank line a new paragraph).
+
+    Whole-text passes rather than a loop over lines: a PDF page has dozens of them.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("<", "\\<")
+    text = _LINE_ENDS.sub("\n", text).strip()
+    return _LINE_START.sub(_escape_marker, "\n" + text)[1:]
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    marker = match.group()
+    return marker + "\\" if marker[1].isdigit() else "\n\\" + marker[1:]
 
 
 def escape_cell(text: str) -> str:

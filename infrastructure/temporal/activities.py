@@ -31,6 +31,7 @@ from application.ports import (
     SummaryUnavailable,
 )
 from application.processing import ContentKind, content_kind
+from infrastructure.processing import language
 from infrastructure.processing.extraction import ExtractionJob, extract
 from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.text import read_text
@@ -88,6 +89,7 @@ class ArtifactActivities:
         self._summarizer = summarizer
         self._options = options or ProcessingOptions()
         self._sniff = MimeSniffer()
+        language.warm_up()
 
     @activity.defn(name=RECORD_PROCESSING_STARTED)
     def record_processing_started(self, start: ProcessingStart) -> None:
