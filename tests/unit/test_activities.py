@@ -703,6 +703,34 @@ async def test_content_facts_cross_temporal_with_their_types_intact() -> None:
     }
 
 
+async def test_structured_outputs_cross_temporal_and_old_results_still_decode() -> None:
+    facts = ContentFacts(
+        mime_type="application/pdf",
+        kind="pdf",
+        page_count=2,
+        char_count=0,
+        markdown_location="aa/md",
+        chunks_location="bb/chunks",
+        pages_location="cc/pages",
+        language="de",
+        warnings=["no_text"],
+    )
+    converter = DataConverter.default
+    # A result an earlier version returned, recorded in a workflow history.
+    old = b'{"mime_type": "text/plain", "kind": "text", "page_count": null, "char_count": 3}'
+
+    [received] = await converter.decode(await converter.encode([facts]), [ContentFacts])
+    [payload] = await converter.encode([{}])
+    payload.data = old
+    [decoded_old] = await converter.decode([payload], [ContentFacts])
+
+    assert received == facts
+    assert decoded_old == ContentFacts(
+        mime_type="text/plain", kind="text", page_count=None, char_count=3
+    )
+    assert (decoded_old.warnings, decoded_old.markdown_location) == ([], None)
+
+
 def test_every_line_an_activity_logs_names_the_artifact_and_the_workflow(world: World) -> None:
     request = world.upload(TEXT)
 
