@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # Spreadsheet cells read over a whole workbook (XLSX, ODS); the rest is cut, noted as
     # the truncated fact and warning.
     spreadsheet_max_cells: int = Field(default=500_000, ge=1)
+    # The most characters of one chunk of a document's text (GET /artifacts/{id}/chunks):
+    # heading-aware chunks, a longer block split at sentence or word boundaries.
+    chunk_chars: int = Field(default=2000, ge=100, le=100_000)
     # "lexrank" works offline and deterministically; "openai" calls any OpenAI-compatible
     # chat endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL).
     summarizer: Literal["lexrank", "openai"] = "lexrank"

@@ -287,6 +287,7 @@ def processing_options(settings: Settings) -> ProcessingOptions:
             max_compression_ratio=settings.office_max_compression_ratio,
         ),
         spreadsheet_max_cells=settings.spreadsheet_max_cells,
+        chunk_chars=settings.chunk_chars,
     )
 
 
