@@ -264,6 +264,20 @@ def test_an_ods_maps_as_an_xlsx_does_without_expanding_its_padding(tmp_path: Pat
     assert facts == {"sheets": 2, "rows": 5, "truncated": False}
 
 
+def test_an_ods_written_with_whitespace_between_elements_reads_the_same(tmp_path: Path) -> None:
+    # KOffice and others indent their XML; odfpy then keeps the loaded body apart from
+    # the document's own .spreadsheet element.
+    path = corpus.ods_file(tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        content = archive.read("content.xml")
+    _replace_member(path, "content.xml", content.replace(b"><", b">\n  <"))
+
+    blocks, facts = read(parse_odf(str(path), ARCHIVE, CELLS))
+
+    assert [block["type"] for block in blocks] == ["heading", "table", "heading", "table"]
+    assert facts["sheets"] == 2
+
+
 def test_ods_repeated_cells_between_content_are_expanded_within_the_budget(
     tmp_path: Path,
 ) -> None:

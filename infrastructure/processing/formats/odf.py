@@ -40,6 +40,7 @@ _PRESENTATION = "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0"
 _SVG = "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
 _STYLE = "urn:oasis:names:tc:opendocument:xmlns:style:1.0"
 _MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 # text:s c="1000000000" is a valid run of spaces; a run longer than this says nothing more.
 _MAX_SPACES = 64
 # Containers opened to reach the blocks inside (sections, indexes, frames, shapes).
@@ -66,7 +67,7 @@ _INLINE_TEXT = {"tab": "\t", "line-break": "\n", "soft-page-break": ""}
 _INLINE_SKIPPED = {
     (_TEXT, "note"),
     (_DRAW, "frame"),
-    ("urn:oasis:names:tc:opendocument:xmlns:office:1.0", "annotation"),
+    (_OFFICE, "annotation"),
 }
 _LENGTH = re.compile(r"\s*(-?[\d.]+)\s*(cm|mm|in|pt|pc|px)?")
 _TO_CM = {"cm": 1.0, "mm": 0.1, "in": 2.54, "pt": 2.54 / 72, "pc": 2.54 / 6, "px": 2.54 / 96}
@@ -81,22 +82,25 @@ def parse_odf(path: str, archive_limits: dict[str, Json], max_cells: int) -> Ite
     with library_errors_are_corrupt("OpenDocument file"):
         document = load(path)
         walker = _Walker(document, CellBudget(max_cells))
-        mimetype = str(document.mimetype)
-        if mimetype.startswith("application/vnd.oasis.opendocument.text"):
-            yield from emit.as_json(walker.blocks(document.text))
+        # The body's content element says what the document is. (odfpy's document.text,
+        # .spreadsheet and .presentation are fresh elements, not always the loaded ones.)
+        content = next(iter(_children(document.body, None)), None)
+        kind = content.qname if content is not None else None
+        if kind == (_OFFICE, "text"):
+            yield from emit.as_json(walker.blocks(content))
             facts = emit.facts(tables=walker.tables)
-        elif mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
-            yield from emit.as_json(walker.sheets(document.spreadsheet))
+        elif kind == (_OFFICE, "spreadsheet"):
+            yield from emit.as_json(walker.sheets(content))
             facts = emit.facts(
                 sheets=walker.tables, rows=walker.rows, truncated=walker.budget.exhausted
             )
-        elif mimetype.startswith("application/vnd.oasis.opendocument.presentation"):
-            yield from emit.as_json(walker.slides(document.presentation))
+        elif kind == (_OFFICE, "presentation"):
+            yield from emit.as_json(walker.slides(content))
             facts = emit.facts(slides=walker.pages)
         else:
             raise UnprocessableContent(
                 FailureReason.UNSUPPORTED_TYPE,
-                f"OpenDocument files of type {mimetype} are not processed",
+                f"OpenDocument files of type {document.mimetype} are not processed",
             )
     yield from emit.as_json([facts])
 
