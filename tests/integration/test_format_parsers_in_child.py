@@ -1,7 +1,8 @@
 """The office, web and e-mail parsers as they run in production: in the limited child
-process (``run_limited``). What crosses the pipe is what the parser yields in-process, and
-every hostile document ends as ``UnprocessableContent`` with its reason, raised by the
-child's own checks, with no child left behind."""
+process (``run_limited``), and through their extractors into a local blob store. What
+crosses the pipe is what the parser yields in-process, every hostile document ends as
+``UnprocessableContent`` with its reason, raised by the child's own checks, and no child
+is left behind."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from application.processing import FailureReason, UnprocessableContent
+from application.processing import ContentKind, FailureReason, UnprocessableContent
+from infrastructure.blobstore import LocalBlobStore
+from infrastructure.processing.extraction import ExtractionJob, extract
 from infrastructure.processing.formats.archive import ArchiveLimits
 from infrastructure.processing.formats.docx import parse_docx
 from infrastructure.processing.formats.eml import parse_eml
@@ -20,6 +23,7 @@ from infrastructure.processing.formats.odf import parse_odf
 from infrastructure.processing.formats.pptx import parse_pptx
 from infrastructure.processing.formats.xlsx import parse_xlsx
 from infrastructure.processing.limits import MIB, Json, ProcessLimits, run_limited
+from infrastructure.processing.options import ProcessingOptions
 from tests import office_corpus as corpus
 from tests.blocks import read
 
@@ -53,8 +57,10 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], FailureReason, str]] = {
 
 @pytest.fixture(autouse=True)
 def no_child_outlives_a_test() -> Iterator[None]:
+    # Servers that session fixtures started are children too, and may stay running.
+    before = set(psutil.Process().children())
     yield
-    assert psutil.Process().children(recursive=True) == []
+    assert set(psutil.Process().children()) <= before
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -78,3 +84,50 @@ def test_a_hostile_docx_is_refused_in_the_child_with_its_reason(name: str, tmp_p
 
     assert refused.value.reason is reason
     assert words in refused.value.message
+
+
+KINDS = {
+    "docx": (ContentKind.DOCX, "| Item | Cost |"),
+    "xlsx": (ContentKind.XLSX, "| Name | Team |"),
+    "pptx": (ContentKind.PPTX, "<!-- page 2 -->"),
+    "odt": (ContentKind.ODF, "## Next steps"),
+    "ods": (ContentKind.ODF, "## Staff"),
+    "odp": (ContentKind.ODF, "## Plans"),
+    "html": (ContentKind.HTML, "# Café menu"),
+    "eml": (ContentKind.EMAIL, "## Attachments"),
+}
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_the_extractor_writes_a_documents_outputs_to_a_local_blob_store(
+    name: str, tmp_path: Path
+) -> None:
+    make, _, _ = FORMATS[name]
+    kind, line = KINDS[name]
+    store = LocalBlobStore(tmp_path / "blobs")
+    beats: list[object] = []
+
+    with make(tmp_path).open("rb") as source:
+        facts = extract(
+            kind,
+            ExtractionJob(
+                source=source,
+                mime_type="application/octet-stream",
+                blob_store=store,
+                options=ProcessingOptions(),
+                resume_from=None,
+                heartbeat=lambda *details: beats.extend(details),
+            ),
+        )
+
+    assert facts.kind == kind.value
+    assert facts.markdown_location is not None
+    with store.open(facts.markdown_location) as markdown:
+        assert line in markdown.read().decode("utf-8").splitlines()
+    stored = {entry.location for entry in store.entries() if not entry.temporary}
+    assert stored == {
+        *facts.text_locations,
+        facts.markdown_location,
+        facts.chunks_location,
+        *([facts.pages_location] if facts.pages_location else []),
+    }
