@@ -47,6 +47,11 @@ class ContentFacts:
     # bool before int: Temporal's converter tries a union's types in order, and its int
     # accepts a bool (False would arrive as 0); its bool accepts only a bool.
     details: dict[str, str | bool | int] = field(default_factory=dict)
+    markdown_location: str | None = None
+    chunks_location: str | None = None
+    pages_location: str | None = None
+    language: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class WorkflowOrchestrator(Protocol):
