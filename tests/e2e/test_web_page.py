@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import (
-    Browser,
-    FilePayload,
-    Page,
-    Request,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import FilePayload, Page, Request, expect
 
 from infrastructure.config import Settings
 from tests.e2e.stack import DevStack
@@ -29,16 +21,6 @@ from tests.support import REPO_ROOT, make_settings
 
 pytestmark = pytest.mark.temporal
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 API_KEY = "e2e-test-key"
 # Angle brackets never reach the page (the domain sanitises filenames; browsers send double
 # quotes as %22), but ampersands and single quotes do: the page must show them as text.
@@ -55,37 +37,6 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts"
 def settings(tmp_path: Path) -> Settings:
     """SQLite only: the page talks to the API, which is the same on every event store."""
     return make_settings(tmp_path, "sqlite")
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the web page test needs Debian's chromium "
-            "(`make install` installs it, or `apt-get install chromium`)"
-        )
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
-    page = await context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    yield page
-    await context.close()
-    assert not dialogs, f"the page opened dialogs (markup from a filename ran?): {dialogs}"
 
 
 async def screenshot(page: Page, tmp_path: Path, name: str) -> None:
