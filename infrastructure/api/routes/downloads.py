@@ -77,10 +77,12 @@ def get_markdown(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> 
 def _why_no_text(artifact: Artifact) -> str:
     if artifact.status is not ArtifactStatus.PROCESSED:
         return str(unavailable(artifact, "extracted text"))
-    found = "no_text: nothing legible was found" if "no_text" in artifact.warnings else ""
-    return f"artifact {artifact.id} was processed and has no extracted text" + (
-        f" ({found})" if found else ""
+    why = (
+        " (warning no_text: nothing legible was found in it)"
+        if "no_text" in artifact.warnings
+        else ""
     )
+    return f"artifact {artifact.id} was processed and has no extracted text{why}"
 
 
 def _renamed(filename: str, suffix: str) -> str:
