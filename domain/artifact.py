@@ -80,6 +80,8 @@ class Artifact(Aggregate):
         char_count: int
         text_locations: list[str]
         details: dict[str, Any]
+        # Version 2 added the structured outputs (blob locations), the text's language and
+        # the warnings; version 1 events are read as having none of them.
         markdown_location: str | None
         chunks_location: str | None
         pages_location: str | None
@@ -90,14 +92,11 @@ class Artifact(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            # Recorded before structured output existed: no Markdown, chunks or page facts.
-            state.update(
-                markdown_location=None,
-                chunks_location=None,
-                pages_location=None,
-                language=None,
-                warnings=[],
-            )
+            state["markdown_location"] = None
+            state["chunks_location"] = None
+            state["pages_location"] = None
+            state["language"] = None
+            state["warnings"] = []
 
     class SummaryCandidateAdded(Aggregate.Event):
         run: int

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     pdf_timeout_seconds: int = Field(default=120, ge=1)
     text_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     image_max_pixels: int = Field(default=89_478_485, ge=1)
+    # The most characters of one chunk of a document's text (GET /artifacts/{id}/chunks):
+    # heading-aware chunks, a longer block split at sentence or word boundaries.
+    chunk_chars: int = Field(default=2000, ge=100, le=100_000)
     # "lexrank" works offline and deterministically; "openai" calls any OpenAI-compatible
     # chat endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL).
     summarizer: Literal["lexrank", "openai"] = "lexrank"

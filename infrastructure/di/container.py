@@ -280,6 +280,7 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         ),
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
+        chunk_chars=settings.chunk_chars,
     )
 
 
