@@ -1,8 +1,9 @@
 """The web page in a real browser against the whole service as `make dev` runs it.
 
 A user's view: open ``/``, type an API key, choose a file and drop another, watch them become
-``processed`` in the list without reloading, then open its page: facts, summary, history
-and the link to its Temporal run. Screenshots land in ``test-artifacts/`` for humans.
+``processed`` in the list without reloading, then open its page: facts, summary, history,
+the link to its Temporal run, the text's language and its Markdown; a blank file's page
+leads with the ``no_text`` warning. Screenshots land in ``test-artifacts/`` for humans.
 """
 
 from __future__ import annotations
@@ -110,7 +111,28 @@ async def test_a_file_uploaded_in_the_browser_is_watched_until_processed(
     )
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(href)).status_code == 200  # the Temporal UI serves the run
+    # Its results: the text's language, the Markdown and chunks to download, no warning.
+    await expect(page.locator("#results")).to_contain_text("English (en)")
+    await expect(page.locator("#download-markdown")).to_be_visible()
+    await expect(page.locator("#download-chunks")).to_be_visible()
+    await expect(page.locator("#warnings")).to_be_hidden()
+    async with page.expect_download() as download:
+        await page.click("#download-markdown")
+    markdown = await download.value
+    assert markdown.suggested_filename == FILENAME.removesuffix(".txt") + ".md"
     await screenshot(page, tmp_path, "web-page-artifact.png")
+
+    # A file with nothing to read is processed, and its page says so before anything else.
+    await page.goto(f"{dev_stack.api_url}/")
+    blank = FilePayload(name="blank.txt", mimeType="text/plain", buffer=b" \n\n \n")
+    await page.set_input_files("#file-input", files=[blank])
+    blank_row = page.locator("#artifact-list tbody tr", has_text="blank.txt")
+    await expect(blank_row.locator("[data-status]")).to_have_attribute(
+        "data-status", "processed", timeout=60_000
+    )
+    await blank_row.locator("a").click()
+    await expect(page.locator("#warnings [data-warning='no_text']")).to_be_visible()
+    await expect(page.locator("#summary-section")).to_be_hidden()
 
     await page.goto(f"{dev_stack.api_url}/ui/artifacts/{uuid.uuid4()}")
     await expect(page.locator("#error")).to_contain_text("artifact_not_found")

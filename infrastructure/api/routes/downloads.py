@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from application.processing import ContentWarning
 from domain.artifact import Artifact, ArtifactStatus
 from infrastructure.api.dependencies import Artifacts, Blobs, authenticated
 from infrastructure.api.problems import NoExtractedText, documented
@@ -77,11 +78,8 @@ def get_markdown(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> 
 def _why_no_text(artifact: Artifact) -> str:
     if artifact.status is not ArtifactStatus.PROCESSED:
         return str(unavailable(artifact, "extracted text"))
-    why = (
-        " (warning no_text: nothing legible was found in it)"
-        if "no_text" in artifact.warnings
-        else ""
-    )
+    no_text = ContentWarning.NO_TEXT in artifact.warnings
+    why = f" (warning {ContentWarning.NO_TEXT}: nothing legible was found in it)" if no_text else ""
     return f"artifact {artifact.id} was processed and has no extracted text{why}"
 
 
