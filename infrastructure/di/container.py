@@ -263,14 +263,19 @@ def default_summarizer(settings: Settings) -> Summarizer:
 def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
-    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits
+    from infrastructure.processing import formats
+    from infrastructure.processing.formats.archive import ArchiveLimits
+    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits, WarmUp
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
     # What the worker's fork server loads before forking any parser child. Every parser
     # family's ProcessLimits takes this one, so that one server (and one copy of every
     # module and model, shared by the children) serves them all.
-    preload = Preload(modules=DEFAULT_MODULES)
+    preload = Preload(
+        modules=(*DEFAULT_MODULES, *formats.PRELOAD_MODULES),
+        warm_ups=tuple(WarmUp(function) for function in formats.WARM_UPS),
+    )
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -285,6 +290,13 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         ),
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
+        archive=ArchiveLimits(
+            max_members=settings.office_max_members,
+            max_uncompressed_bytes=settings.office_max_uncompressed_mb * 1024 * 1024,
+            max_compression_ratio=settings.office_max_compression_ratio,
+        ),
+        spreadsheet_max_cells=settings.spreadsheet_max_cells,
+        chunk_chars=settings.chunk_chars,
     )
 
 

@@ -66,7 +66,11 @@ _FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1
 _NET_RIGHTS = 0b11  # bind and connect TCP (ABI 4)
 _SCOPES = 0b11  # abstract Unix sockets and signals (ABI 6)
 # Where a system keeps the code and data every process may read.
-_SYSTEM_ROOTS = ("/usr", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/localtime")
+_SYSTEM_ROOTS = (
+    *("/usr", "/lib", "/lib64", "/lib32"),
+    # What the C library and the standard library read from /etc, late: none a secret.
+    *("/etc/ld.so.cache", "/etc/localtime", "/etc/mime.types"),
+)
 
 
 class SandboxError(OSError):
