@@ -263,19 +263,16 @@ def default_summarizer(settings: Settings) -> Summarizer:
 def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
-    from infrastructure.processing import formats
     from infrastructure.processing.formats.archive import ArchiveLimits
-    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits, WarmUp
+    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
-    # What the worker's fork server loads before forking any parser child. Every parser
-    # family's ProcessLimits takes this one, so that one server (and one copy of every
-    # module and model, shared by the children) serves them all.
-    preload = Preload(
-        modules=(*DEFAULT_MODULES, *formats.PRELOAD_MODULES),
-        warm_ups=tuple(WarmUp(function) for function in formats.WARM_UPS),
-    )
+    # What the worker's fork server loads at start, before forking any parser child: the
+    # PDF parser. Every parser family's ProcessLimits takes this one, so that one server
+    # (and one copy of every module and model, shared by the children) serves them all;
+    # other parsers' libraries it loads when it meets them (their FORK_SERVER_PRELOAD).
+    preload = Preload(modules=DEFAULT_MODULES)
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(

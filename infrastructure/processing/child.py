@@ -67,9 +67,7 @@ def main(control_fd: int, worker_pid: int) -> None:
         for function, args in preload["warm_ups"]:
             _resolve(function)(*args)
         sandbox = probe().within(Sandbox.from_json(config["at_most"]))
-        threads = len(os.listdir("/proc/self/task")) if sys.platform == "linux" else 1
-        if threads != 1:
-            raise RuntimeError(f"the preload started threads ({threads}): children would hang")
+        _check_single_threaded("the preload")
     except BaseException:
         control.send(json.dumps({"error": traceback.format_exc()}).encode())
         return
@@ -79,6 +77,12 @@ def main(control_fd: int, worker_pid: int) -> None:
     gc.freeze()
     control.send(json.dumps({"ready": sandbox.to_json()}).encode())
     _Server(control, sandbox).run()
+
+
+def _check_single_threaded(what: str) -> None:
+    threads = len(os.listdir("/proc/self/task")) if sys.platform == "linux" else 1
+    if threads != 1:
+        raise RuntimeError(f"{what} started threads ({threads}): children would hang")
 
 
 def _die_with(parent_pid: int) -> None:
@@ -120,6 +124,7 @@ class _Server:
         self._sandbox = sandbox
         self._running: dict[int, _Running] = {}
         self._modules_seen = 0
+        self._loaded: set[str] = set()
         self._roots: list[str] = []
         self._selector = selectors.DefaultSelector()
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -149,8 +154,7 @@ class _Server:
         channel = socket.socket(fileno=channel_fd)
         try:
             job = json.loads(message)["job"]
-            # Imported here, once: the next child of this target finds it loaded.
-            _resolve(job["target"])
+            self._load_for(job["target"])
             mapped, resident = _statm()
             setup = _Setup(self._sandbox, self._readable(), mapped, resident, os.getpid())
             pid = os.fork()
@@ -168,6 +172,24 @@ class _Server:
         self._selector.register(
             channel, selectors.EVENT_READ, lambda channel: self._on_request(channel, pid)
         )
+
+    def _load_for(self, target: str) -> None:
+        """Imports the target's module here, once, and what it declares its parser imports
+        late (``FORK_SERVER_PRELOAD``: modules, and "module:function" warm-ups): the next
+        child of this target finds them loaded, and a worker that never meets a format
+        never holds its libraries."""
+        module_name = target.partition(":")[0]
+        if module_name in self._loaded:
+            return
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "FORK_SERVER_PRELOAD", ()):
+            if ":" in name:
+                _resolve(name)()
+            else:
+                importlib.import_module(name)
+        self._loaded.add(module_name)
+        _check_single_threaded(f"loading {module_name}")
+        gc.freeze()
 
     def _readable(self) -> list[str]:
         # Targets import new modules now and then; the roots change only with them.

@@ -11,7 +11,7 @@ number of them at once.
 Why a fresh interpreter and not a fork of the worker: the worker is threaded (Temporal's
 activity threads, gRPC's), and a fork copies the locks other threads hold; and the
 worker's memory and environment hold its settings and secrets, which a fork would hand to
-every child. The fork server has neither: no thread, no setting, an environment of three
+every child. The fork server has neither: no thread, no setting, an environment of four
 variables.
 
 The protocol runs over Unix sockets (SOCK_SEQPACKET: a message per send, file
@@ -96,10 +96,14 @@ class WarmUp:
 
 @dataclass(frozen=True)
 class Preload:
-    """What a fork server imports and initialises before it forks any child.
+    """What a fork server imports and initialises at start, before it forks any child.
 
-    Modules must not start threads when imported, nor warm-ups: a fork copies only the
-    forking thread, and the server refuses to start when it has more than one.
+    Besides these, the server imports each target's module when it first meets it, and
+    what that module declares in ``FORK_SERVER_PRELOAD`` (module names, and
+    "module:function" warm-ups without arguments): libraries its parser imports late, which
+    a worker then holds only once it parses that format. Modules must not start threads
+    when imported, nor warm-ups: a fork copies only the forking thread, and the server
+    refuses to go on with more than one.
     """
 
     modules: tuple[str, ...] = DEFAULT_MODULES
@@ -316,6 +320,8 @@ def server_environment() -> dict[str, str]:
     need to import their targets. None of the worker's settings or credentials reach the
     process that parses untrusted files, nor ``/proc/<its parent>/environ``."""
     return {
+        # The worker's own path, in its order: the standard library stays ahead of what
+        # packages append (odfpy its own directory, with a math.py).
         "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
         # glibc hands the free top of the heap back to the kernel once it passes 128 KiB.
         # PDFium frees about a megabyte per page of dense text and allocates it again for
@@ -323,9 +329,12 @@ def server_environment() -> dict[str, str]:
         # its CPU time on a 500-page PDF (bench "pdf.throughput"). With this much slack
         # kept, it reuses the pages; the peak resident memory is the same.
         "MALLOC_TOP_PAD_": str(HEAP_SLACK_BYTES),
-        # A child may not start threads (RLIMIT_NPROC 1); OpenMP (Tesseract's) then runs
-        # its loops in the calling thread instead of failing to start its pool.
+        # A child may not start threads (RLIMIT_NPROC 1), and the server must not have
+        # any (a fork copies only the forking thread): OpenMP (Tesseract's) then runs its
+        # loops in the calling thread, and numpy's OpenBLAS (openpyxl imports numpy) starts
+        # no pool when imported.
         "OMP_THREAD_LIMIT": "1",
+        "OPENBLAS_NUM_THREADS": "1",
     }
 
 

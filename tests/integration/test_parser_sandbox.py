@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.processing.forkserver import server_environment
 from infrastructure.processing.limits import MIB, Json, ProcessLimits, run_limited
 from tests.support import REPO_ROOT, no_parser_outlives
 
@@ -159,7 +160,10 @@ def test_the_child_cannot_read_the_workers_environment_nor_its_servers(
     assert seen["parent"] == "PermissionError"
     assert "OPENAI_API_KEY" not in json.dumps(seen["own"])
     assert isinstance(seen["own"], dict)
-    assert set(seen["own"]) <= {"PYTHONPATH", "MALLOC_TOP_PAD_", "OMP_THREAD_LIMIT", "LC_CTYPE"}
+    assert set(seen["own"]) <= {
+        *("PYTHONPATH", "MALLOC_TOP_PAD_", "OMP_THREAD_LIMIT", "OPENBLAS_NUM_THREADS"),
+        "LC_CTYPE",
+    }
 
 
 def test_the_child_cannot_signal_the_worker_nor_its_server() -> None:
@@ -328,7 +332,6 @@ def report(items):
 
 def _stand_in_worker(python: str, script: str, *, user: str | None = None) -> dict[str, Any]:
     """Runs ``script`` as a worker of its own (as ``user``); what it reported."""
-    paths = [str(REPO_ROOT), *(p for p in sys.path if "site-packages" in p)]
     done = subprocess.run(
         [python, "-c", STAND_IN + script],
         capture_output=True,
@@ -336,7 +339,7 @@ def _stand_in_worker(python: str, script: str, *, user: str | None = None) -> di
         timeout=60,
         cwd="/",
         user=user,
-        env={"PYTHONPATH": os.pathsep.join(paths), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": server_environment()["PYTHONPATH"], "PATH": "/usr/bin:/bin"},
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"the stand-in worker reported nothing:\n{done.stdout}\n{done.stderr}"
