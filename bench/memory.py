@@ -56,7 +56,6 @@ class PeakRss:
 
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
-        self._cmdline = self._process.cmdline()
         self.peak = 0
         self._stop = threading.Event()
 
@@ -64,11 +63,7 @@ class PeakRss:
         total = self._process.memory_info().rss
         for child in self._process.children(recursive=True):
             with contextlib.suppress(psutil.NoSuchProcess):
-                # Between fork and exec a child shares every page with its parent and has
-                # the parent's RSS and command line: counting it would count the parent
-                # twice (a 330 MB "peak" for a 170 MB worker starting its parser).
-                if child.cmdline() != self._cmdline:
-                    total += child.memory_info().rss
+                total += _own_rss(child)
         return total
 
     @contextlib.contextmanager
@@ -86,6 +81,25 @@ class PeakRss:
         while not self._stop.wait(SAMPLE_SECONDS):
             with contextlib.suppress(psutil.NoSuchProcess):
                 self.peak = max(self.peak, self.now())
+
+
+def _own_rss(process: psutil.Process) -> int:
+    """The resident memory ``process`` adds to its parent's.
+
+    A fork that did not exec (a parser child of the fork server, or the worker between
+    fork and exec when it starts the server) shares its parent's pages until it writes
+    them, and has its parent's command line: its RSS would count them twice (a 330 MB
+    "peak" for a 170 MB worker starting a process). Its own pages are its USS; reading
+    them takes root when the process is not dumpable (parser children), else its RSS is
+    the upper bound.
+    """
+    parent = process.parent()
+    if parent is None or process.cmdline() != parent.cmdline():
+        return int(process.memory_info().rss)
+    try:
+        return int(process.memory_full_info().uss)
+    except psutil.AccessDenied:
+        return int(process.memory_info().rss)
 
 
 async def api_upload(temporal_address: str, root: Path, *, size: int) -> Result:

@@ -11,7 +11,6 @@ PDF is ``PAGES`` pages full of text (``tests.corpus.dense_text_pdf``).
 from __future__ import annotations
 
 import asyncio
-import resource
 import statistics
 import time
 import uuid
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from temporalio.testing import ActivityEnvironment
 
 from application.ports import BlobStore
@@ -32,6 +32,7 @@ from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import Extraction
 from tests import corpus
 from tests.fakes import FakeSummarizer, in_memory_artifacts
+from tests.support import fork_servers
 
 PAGES = 500
 
@@ -65,12 +66,22 @@ class Timing:
 def timed() -> Iterator[list[Timing]]:
     """Times the block; the timing is in the yielded list afterwards."""
     timing: list[Timing] = []
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = _parsers_cpu()
     thread, wall = time.thread_time(), time.perf_counter()
     yield timing
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child_cpu = after.ru_utime - children.ru_utime + after.ru_stime - children.ru_stime
-    timing.append(Timing(time.perf_counter() - wall, time.thread_time() - thread + child_cpu))
+    wall, thread = time.perf_counter() - wall, time.thread_time() - thread
+    # After the clocks stop: finding the fork server scans /proc (a few ms).
+    timing.append(Timing(wall, thread + _parsers_cpu() - children))
+
+
+def _parsers_cpu() -> float:
+    """CPU seconds of the parser children reaped so far: their fork server's children's
+    (they are not this process's children, so RUSAGE_CHILDREN does not see them)."""
+    cpu = 0.0
+    for server in fork_servers(psutil.Process()):
+        times = server.cpu_times()
+        cpu += times.children_user + times.children_system
+    return cpu
 
 
 async def run(root: Path, pdf: Path, *, rounds: int) -> Result:
@@ -85,14 +96,18 @@ async def run(root: Path, pdf: Path, *, rounds: int) -> Result:
     # A worker loads the language model once, at start (ArtifactActivities begins it in the
     # background): wait for it, so that the first round is not timed while it loads.
     await asyncio.to_thread(detect_language, "The worker has loaded its language model.")
+    one_page = _job(blob_store, text_pdf(root / "one-page.pdf", 1))
+    # A worker starts its fork server once, with its first document (a fresh interpreter
+    # importing PDFium): timed apart, as both sides are warmed up before the rounds.
+    server_start = (await asyncio.to_thread(through_activity, activities, one_page, 1)).wall
+    await asyncio.to_thread(parse_directly, root / "one-page.pdf")
     measured, cpu_ratios = [], []
     for _ in range(rounds):
         project = await asyncio.to_thread(through_activity, activities, job, PAGES)
         baseline = await asyncio.to_thread(parse_directly, pdf)
         measured.append((PAGES / project.wall, PAGES / baseline.wall))
         cpu_ratios.append(baseline.cpu / project.cpu)
-    # What every document pays before its first page: the child's interpreter and imports.
-    one_page = _job(blob_store, text_pdf(root / "one-page.pdf", 1))
+    # What every document pays before its first page: a fork, the sandbox, the activity.
     start = statistics.median(
         [(await asyncio.to_thread(through_activity, activities, one_page, 1)).wall for _ in "abc"]
     )
@@ -100,11 +115,13 @@ async def run(root: Path, pdf: Path, *, rounds: int) -> Result:
         "pdf.throughput",
         "pages/s",
         measured,
-        target=0.8,
+        target=0.95,
         note=f"{PAGES} pages of text; the extract activity (ActivityEnvironment) vs "
         f"pypdfium2 in a loop in process; per CPU second (parent thread and parser child) "
         f"the ratio is {statistics.median(cpu_ratios):.2f}; a 1-page PDF through the activity "
-        f"takes {start * 1000:.0f} ms (the parser child's start); no event store involved",
+        f"takes {start * 1000:.0f} ms (the parser child's fork and sandbox; a worker's first "
+        f"document also starts the fork server: {server_start * 1000:.0f} ms); "
+        f"no event store involved",
     )
 
 

@@ -264,10 +264,15 @@ def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
     from infrastructure.processing.formats.archive import ArchiveLimits
-    from infrastructure.processing.limits import ProcessLimits
+    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
+    # What the worker's fork server loads at start, before forking any parser child: the
+    # PDF parser. Every parser family's ProcessLimits takes this one, so that one server
+    # (and one copy of every module and model, shared by the children) serves them all;
+    # other parsers' libraries it loads when it meets them (their FORK_SERVER_PRELOAD).
+    preload = Preload(modules=DEFAULT_MODULES)
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -277,6 +282,7 @@ def processing_options(settings: Settings) -> ProcessingOptions:
                 cpu_seconds=settings.pdf_cpu_seconds,
                 memory_bytes=settings.pdf_memory_mb * 1024 * 1024,
                 wall_seconds=settings.pdf_timeout_seconds,
+                preload=preload,
             ),
         ),
         text_max_bytes=settings.text_max_bytes,

@@ -1,78 +1,96 @@
 """Runs a parser of untrusted content in a child process under hard limits.
 
 A hostile file can make a parser loop, allocate without bound or crash. So the parser
-runs in a child process that sets RLIMIT_CPU and RLIMIT_AS on itself, while the parent
-enforces a wall-clock deadline and kills the child when it passes. All the parent takes
-from the child is size-bounded JSON through a pipe (never a pickle: the child is the
-process a crafted file may have taken over), so whatever the child does ends here as a
-``UnprocessableContent`` or a ``ChildFailed``, never as a crash of the worker.
+runs in a child process that sets its resource limits and confines itself (namespaces,
+Landlock: ``sandbox.py``) before it reads a byte, while the worker enforces a wall-clock
+deadline and has the child killed when it passes. All the worker takes from the child is
+size-bounded JSON through a pipe (never a pickle: the child is the process a crafted file
+may have taken over), so whatever the child does ends here as an ``UnprocessableContent``
+or a ``ChildFailed``, never as a crash of the worker.
 
 Only the limits set here blame the file (``UnprocessableContent``): the CPU limit and the
 wall clock (``timeout``), the memory limit (``too_large``). A child that dies of a signal
 without having reached one of them was killed by something else (the host's OOM killer,
 an operator) or crashed in a way retrying may not repeat: ``ParserKilled``, worth a retry.
 
-The child is a fresh interpreter started by ``subprocess`` (fork+exec), not a
-``multiprocessing`` "spawn" child: spawn re-imports the parent's ``__main__`` in every
-child, which for the Temporal worker means about 2 s and 80 MB of imports (temporalio,
-eventsourcing, ...) per document, where this child imports only its parser. Forking
-without exec is not an option in the threaded worker.
+The child is forked from a warm fork server (``forkserver.py``): a fresh interpreter per
+worker that imported the parsers once (``Preload``), so a document no longer pays an
+interpreter's start and its imports (120-330 ms) but a fork (about 2 ms with the sandbox).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
-from multiprocessing import Pipe
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, TypeAlias
+from typing import IO, Any
 
 from application.processing import FailureReason, UnprocessableContent
+from infrastructure.processing.forkserver import (
+    DEFAULT_MODULES,
+    INPUT_PATH,
+    MIB,
+    ChildFailed,
+    ForkedChild,
+    ForkServer,
+    Json,
+    Preload,
+    ServerGone,
+    WarmUp,
+    fork_server,
+)
 
-Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | None
+__all__ = [
+    "DEFAULT_MODULES",
+    "INPUT_PATH",
+    "MIB",
+    "ChildFailed",
+    "Json",
+    "ParserKilled",
+    "Preload",
+    "ProcessLimits",
+    "WarmUp",
+    "run_limited",
+]
 
-MIB = 1024 * 1024
-# Heap kept by the child's allocator instead of being returned to the kernel (glibc).
-HEAP_SLACK_BYTES = 32 * MIB
 # How long a child that closed its pipe may take to exit before it is killed.
 _EXIT_GRACE_SECONDS = 5.0
 # A native allocation that fails under RLIMIT_AS ends in abort() with nothing said, so the
-# child's peak resident memory (wait4's ru_maxrss) is the evidence: PDFium inflating or
-# recursing (the hostile corpus) dies with 78-99 % of the address-space limit resident,
-# while a parse aborted from outside has the interpreter and a page or two (a few dozen
-# MiB). Linux carries the parent's peak over into the child's across exec, so with a
-# parent above this share of the limit every abort counts as the limit: the old verdict.
+# child's peak resident memory (wait4's ru_maxrss) is the evidence. A forked child starts
+# with the fork server's pages mapped (its resident memory at the fork, about 20 MiB with
+# PDFium, is the floor of the child's peak; nothing of the worker's), so what counts is the
+# peak above that floor, against the address space the child may add (``memory_bytes``).
+# PDFium inflating or recursing (the hostile corpus) dies with 78-99 % of it resident; a
+# parse aborted from outside has a page or two (a few MiB).
 _MEMORY_LIMIT_REACHED = 0.75
-# The child's side of the pipe, run as `python -m` (it imports only this module and its target).
-_CHILD_MODULE = "infrastructure.processing.child"
 
 
 @dataclass(frozen=True)
 class ProcessLimits:
-    """What one child process may use before it is stopped."""
+    """What one child process may use before it is stopped, and what its fork server
+    loads before forking it."""
 
     cpu_seconds: int = 60
-    # Address space, not resident memory: RLIMIT_AS is what Linux enforces reliably. The
-    # interpreter with PDFium loaded maps about 30 MB of it before parsing anything.
+    # Address space the child may map on top of the fork server's own mappings, which it
+    # starts with (the interpreter, PDFium and whatever ``preload`` loads: about 30 MiB
+    # with the default). RLIMIT_AS, not resident memory: what Linux enforces reliably.
     memory_bytes: int = 1024 * MIB
     wall_seconds: float = 120.0
     # Bounds what the parent reads from the child in one message.
     max_message_bytes: int = 64 * MIB
-
-
-class ChildFailed(RuntimeError):  # noqa: N818 - a domain word
-    """The child process failed for a reason that says nothing about the content.
-
-    A bug, a missing module, an exit without an answer: worth a retry, unlike
-    ``UnprocessableContent``.
-    """
+    # RLIMIT_NOFILE: a parser opens its input and a few libraries' files at most.
+    open_files: int = 64
+    # RLIMIT_NPROC: 1 is the child alone, no other process or thread (Linux counts
+    # threads; it does not enforce this limit on uid 0). Native libraries must not start
+    # threads (OMP_THREAD_LIMIT=1 is set for OpenMP ones, Tesseract's).
+    processes: int = 1
+    # RLIMIT_FSIZE: the child writes no file (Landlock lets it create none either).
+    file_bytes: int = 0
+    preload: Preload = field(default_factory=Preload)
 
 
 class ParserKilled(ChildFailed):
@@ -86,78 +104,87 @@ def run_limited(
     limits: ProcessLimits,
     on_wait: Callable[[], None] | None = None,
     wait_interval: float = 5.0,
+    input_file: str | os.PathLike[str] | IO[bytes] | None = None,
 ) -> Generator[Json, None, None]:
     """Runs ``target(*args)`` in a child process and yields what it yields, as it does.
 
     ``target`` must be a module-level function (the child imports it by name) taking and
-    yielding JSON values. ``on_wait`` is called every ``wait_interval`` seconds while no
-    item arrives, so a caller can heartbeat through a long silence. The wall-clock limit
-    covers the whole run. Closing the iterator early kills the child.
+    yielding JSON values. ``input_file`` (a path, or a file open for reading) is the one
+    file the child may read besides code: it opens it as ``INPUT_PATH`` (a library that
+    resolves that link, as pypdfium2 does, needs a file that has a name); where the kernel
+    has Landlock, any other file is out of its reach.
+    ``on_wait`` is called every ``wait_interval`` seconds while no item
+    arrives, so a caller can heartbeat through a long silence. The wall-clock limit covers
+    the whole run. Closing the iterator early kills the child. Many threads may call this
+    at once: each call has a child of its own.
 
     Raises ``UnprocessableContent`` with ``timeout`` (CPU or wall clock) or ``too_large``
     (memory, oversized output), or whatever ``UnprocessableContent`` the target raised;
     ``ParserKilled`` when a signal ended the child short of its limits; ``ChildFailed``
-    otherwise.
+    otherwise (the fork server ending mid-parse included).
     """
-    job = json.dumps(
-        {
-            "target": _name_of(target),
-            "args": list(args),
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_bytes": limits.memory_bytes,
-        }
-    ).encode()
-    reader, writer = Pipe(duplex=False)
-    # Once the child holds the only write end, its exit shows here as EOF.
-    with writer:
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-m", _CHILD_MODULE, str(writer.fileno()), str(os.getpid())],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                pass_fds=(writer.fileno(),),
-                env=_child_environment(),
-                # Out of the worker's process group: a Ctrl-C meant for the worker must
-                # not reach the child before the worker decides what to do about it.
-                start_new_session=True,
-            )
-        except BaseException:
-            reader.close()
-            raise
+    job: dict[str, Json] = {
+        "target": _name_of(target),
+        "args": list(args),
+        "cpu_seconds": limits.cpu_seconds,
+        "memory_bytes": limits.memory_bytes,
+        "open_files": limits.open_files,
+        "processes": limits.processes,
+        "file_bytes": limits.file_bytes,
+    }
+    server = fork_server(limits.preload)
+    opened = isinstance(input_file, (str, os.PathLike))
+    input_fd = (
+        os.open(input_file, os.O_RDONLY | os.O_CLOEXEC)
+        if isinstance(input_file, (str, os.PathLike))
+        else None
+        if input_file is None
+        else input_file.fileno()
+    )
     try:
-        _send_job(child, job)
-        yield from _receive(child, reader, limits, on_wait, wait_interval)
+        child = server.submit(job, input_fd)
     finally:
-        _end(child)
-        reader.close()
+        if opened and input_fd is not None:
+            os.close(input_fd)
+    try:
+        yield from _receive(child, limits, on_wait, wait_interval)
+    finally:
+        _end(server, child)
 
 
-def _end(child: subprocess.Popen[bytes]) -> None:
-    """Kills and reaps the child, whatever interrupts this.
+def _end(server: ForkServer, child: ForkedChild) -> None:
+    """Kills the child and waits until its fork server reaped it, whatever interrupts this.
 
     A cancelled Temporal activity learns it by an exception raised asynchronously into
     its thread, wherever that thread is, this block included: the child is gone before
-    the exception goes on.
+    the exception goes on. A fork server that does not answer is killed itself, which
+    kills its children: no worker thread waits on it for ever.
     """
     interrupted: BaseException | None = None
     for _ in range(3):
         try:
-            child.kill()  # a no-op once the child has been reaped
-            child.wait()
+            child.kill()
+            try:
+                child.wait(timeout=_EXIT_GRACE_SECONDS)
+            except TimeoutError:
+                server.stop()
+            except ServerGone:
+                pass  # its children die with it (PR_SET_PDEATHSIG)
             break
         except BaseException as err:  # re-raised below, once the child is gone
             interrupted = err
+    child.close()
     if interrupted is not None:
         raise interrupted
 
 
 def _receive(
-    child: subprocess.Popen[bytes],
-    reader: Connection,
+    child: ForkedChild,
     limits: ProcessLimits,
     on_wait: Callable[[], None] | None,
     wait_interval: float,
 ) -> Iterator[Json]:
+    reader: Connection = child.reader
     deadline = time.monotonic() + limits.wall_seconds
     while True:
         remaining = deadline - time.monotonic()
@@ -190,34 +217,25 @@ def _receive(
             raise ChildFailed(f"the parser process failed:\n{message.get('error', message)}")
 
 
-def _send_job(child: subprocess.Popen[bytes], job: bytes) -> None:
-    assert child.stdin is not None
-    try:
-        child.stdin.write(job)
-        child.stdin.close()
-    except BrokenPipeError:
-        pass  # the child died before reading; its exit status tells why
-
-
-def _exit_failure(child: subprocess.Popen[bytes], limits: ProcessLimits) -> Exception:
+def _exit_failure(child: ForkedChild, limits: ProcessLimits) -> Exception:
     """Why a child that closed its pipe without an answer ended."""
-    ended = _reap(child, timeout=_EXIT_GRACE_SECONDS)
-    if ended is None:
+    try:
+        ended = child.wait(timeout=_EXIT_GRACE_SECONDS)
+    except TimeoutError:
         return ChildFailed("the parser process closed its pipe but did not exit")
-    code, usage = ended
-    if code >= 0:
-        return ChildFailed(f"the parser process exited with status {code} and no answer")
-    signum = -code
+    except ServerGone:
+        return ChildFailed("the fork server ended while the parser ran")
+    if ended.code >= 0:
+        return ChildFailed(f"the parser process exited with status {ended.code} and no answer")
+    signum = -ended.code
     name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
-    cpu_seconds = usage.ru_utime + usage.ru_stime
     # The soft CPU limit sends SIGXCPU; the hard one, two seconds later, SIGKILL.
-    if signum == signal.SIGXCPU or cpu_seconds >= limits.cpu_seconds:
+    if signum == signal.SIGXCPU or ended.cpu_seconds >= limits.cpu_seconds:
         return UnprocessableContent(
             FailureReason.TIMEOUT, f"parsing used more than {limits.cpu_seconds} s of CPU time"
         )
-    # ru_maxrss is in KiB on Linux.
-    peak_bytes = usage.ru_maxrss * 1024
-    if signum == signal.SIGABRT and peak_bytes >= _MEMORY_LIMIT_REACHED * limits.memory_bytes:
+    grown = ended.peak_bytes - ended.base_bytes
+    if signum == signal.SIGABRT and grown >= _MEMORY_LIMIT_REACHED * limits.memory_bytes:
         return UnprocessableContent(
             FailureReason.TOO_LARGE,
             f"the parser stopped ({name}) on reaching the memory limit of "
@@ -225,26 +243,9 @@ def _exit_failure(child: subprocess.Popen[bytes], limits: ProcessLimits) -> Exce
         )
     return ParserKilled(
         f"the parser process was ended by {name} before reaching its limits "
-        f"({cpu_seconds:.1f} s of CPU, {peak_bytes // MIB} MiB resident)"
+        f"({ended.cpu_seconds:.1f} s of CPU, {max(grown, 0) // MIB} MiB resident "
+        f"above the fork server's)"
     )
-
-
-def _reap(
-    child: subprocess.Popen[bytes], *, timeout: float
-) -> tuple[int, resource.struct_rusage] | None:
-    """The child's exit code and resource usage, once it exits within ``timeout``; else
-    None, with the child killed. ``Popen.wait`` reaps without the usage."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid == child.pid:
-            child.returncode = os.waitstatus_to_exitcode(status)
-            return child.returncode, usage
-        if time.monotonic() >= deadline:
-            child.kill()
-            child.wait()
-            return None
-        time.sleep(0.01)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -269,17 +270,3 @@ def _name_of(target: Callable[..., object]) -> str:
     if module == "__main__" or "<" in qualname:
         raise ValueError(f"{target!r} is not a module-level function a child can import")
     return f"{module}:{qualname}"
-
-
-def _child_environment() -> dict[str, str]:
-    # Only what the child needs to import its target: none of the worker's settings or
-    # credentials reach the process that parses untrusted files.
-    return {
-        "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
-        # glibc hands the free top of the heap back to the kernel once it passes 128 KiB.
-        # PDFium frees about a megabyte per page of dense text and allocates it again for
-        # the next, so a fresh child faulted that memory in anew for every page: a quarter
-        # of its CPU time on a 500-page PDF (bench "pdf.throughput"). With this much slack
-        # kept, it reuses the pages; the peak resident memory is the same.
-        "MALLOC_TOP_PAD_": str(HEAP_SLACK_BYTES),
-    }

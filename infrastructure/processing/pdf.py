@@ -27,18 +27,26 @@ writes the same outputs. Wiring in an activity::
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from application.ports import BlobNotFound, BlobStore
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.blocks import BadBlock, Block, check_block
-from infrastructure.processing.limits import ChildFailed, Json, ProcessLimits, run_limited
+from infrastructure.processing.limits import (
+    INPUT_PATH,
+    ChildFailed,
+    Json,
+    ProcessLimits,
+    run_limited,
+)
 from infrastructure.processing.text import PAGE_END, paragraphs, store_text
 
 if TYPE_CHECKING:
@@ -116,16 +124,17 @@ def extract_pdf(
     for location in progress.block_locations:
         for block in read_blocks(blob_store, location):
             writer.add(block)
-    # The child process opens the PDF by path; a blob store hands out streams.
-    with _local_copy(source, scratch_dir) as path:
+    # The child opens the PDF by path (INPUT_PATH, the file it is handed).
+    with _as_file(source, scratch_dir) as file:
         items = run_limited(
             parse_pages,
-            str(path),
+            INPUT_PATH,
             progress.next_page,
             limits.page_batch,
             limits.max_pages,
             limits=limits.process,
             on_wait=lambda: heartbeat(progress),
+            input_file=file,
         )
         with closing(items):
             page_count = _page_count(next(items, None))
@@ -282,8 +291,23 @@ def _batch_blocks(
 
 
 @contextmanager
-def _local_copy(source: BinaryIO, directory: Path | None) -> Iterator[Path]:
+def _as_file(source: BinaryIO, directory: Path | None) -> Iterator[IO[bytes]]:
+    """``source`` as a file the child can be handed: itself when it is a file with a
+    name (a local blob), else a copy (an object store's stream). pypdfium2 resolves the
+    path it is given (``INPUT_PATH`` links to the file's name), so the file needs one;
+    Landlock lets the child read that one file and no other of the scratch directory."""
+    if _is_named_file(source):
+        yield source
+        return
     with tempfile.NamedTemporaryFile(prefix="extract-", suffix=".pdf", dir=directory) as copy:
         shutil.copyfileobj(source, copy)
         copy.flush()
-        yield Path(copy.name)
+        yield copy
+
+
+def _is_named_file(source: BinaryIO) -> bool:
+    try:
+        facts = os.fstat(source.fileno())
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return stat.S_ISREG(facts.st_mode) and facts.st_nlink > 0

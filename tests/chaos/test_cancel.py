@@ -68,7 +68,7 @@ async def test_pdfs_cancelled_mid_extraction_end_cancelled_and_the_worker_lives_
                 await wait_until(
                     all_extracting, timeout=300, what="every PDF being extracted", interval=0.5
                 )
-                parsers_before = len(worker.descendants())
+                parsers_before = len(worker.parsers())
                 cancelled_at = time.monotonic()
                 answers = await asyncio.gather(*(http.post(f"/artifacts/{i}/cancel") for i in ids))
                 assert [a.status_code for a in answers] == [202] * PDFS
@@ -83,7 +83,7 @@ async def test_pdfs_cancelled_mid_extraction_end_cancelled_and_the_worker_lives_
                 within = time.monotonic() - cancelled_at
                 # The workflow records the cancellation only once the step has stopped,
                 # and the step kills its child first: none may be left by now.
-                children_left = len(worker.descendants())
+                children_left = len(worker.parsers())
                 worker_alive = worker.exit_code is None and worker.pid == worker_pid
                 reasons = {
                     (await asyncio.to_thread(app.get_artifact, i)).failure_reason for i in ids

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from application.processing import ContentKind, FailureReason, UnprocessableContent
@@ -26,6 +25,7 @@ from infrastructure.processing.limits import MIB, Json, ProcessLimits, run_limit
 from infrastructure.processing.options import ProcessingOptions
 from tests import office_corpus as corpus
 from tests.blocks import read
+from tests.support import no_parser_outlives
 
 LIMITS = ProcessLimits(cpu_seconds=30, memory_bytes=1024 * MIB, wall_seconds=60)
 ARCHIVE = ArchiveLimits().to_json()
@@ -57,10 +57,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], FailureReason, str]] = {
 
 @pytest.fixture(autouse=True)
 def no_child_outlives_a_test() -> Iterator[None]:
-    # Servers that session fixtures started are children too, and may stay running.
-    before = set(psutil.Process().children())
-    yield
-    assert set(psutil.Process().children()) <= before
+    with no_parser_outlives():
+        yield
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -68,7 +66,7 @@ def test_the_child_yields_what_the_parser_yields_in_process(name: str, tmp_path:
     make, parse, args = FORMATS[name]
     path = str(make(tmp_path))
 
-    through_the_child = read(run_limited(parse, path, *args, limits=LIMITS))
+    through_the_child = read(run_limited(parse, path, *args, limits=LIMITS, input_file=path))
 
     assert through_the_child == read(parse(path, *args))
     assert through_the_child[0], "every corpus document has content"
@@ -80,7 +78,7 @@ def test_a_hostile_docx_is_refused_in_the_child_with_its_reason(name: str, tmp_p
     path = str(make(tmp_path))
 
     with pytest.raises(UnprocessableContent) as refused:
-        list(run_limited(parse_docx, path, ARCHIVE, limits=LIMITS))
+        list(run_limited(parse_docx, path, ARCHIVE, limits=LIMITS, input_file=path))
 
     assert refused.value.reason is reason
     assert words in refused.value.message

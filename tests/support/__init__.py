@@ -14,6 +14,7 @@ from tests.support.launch import (
     settled,
     wait_until,
 )
+from tests.support.parsers import fork_servers, no_parser_outlives, parser_children
 from tests.support.processes import (
     PROCESSES,
     TEMPORAL_DEV_SERVER,
@@ -57,10 +58,13 @@ __all__ = [
     "TcpProxy",
     "binary",
     "compose_service",
+    "fork_servers",
     "free_port",
     "fresh_settings",
     "last_attempt",
     "make_settings",
+    "no_parser_outlives",
+    "parser_children",
     "pid_of",
     "port_is_open",
     "postgres_reachable",

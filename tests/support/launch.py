@@ -26,6 +26,7 @@ from typing import IO
 import psutil
 
 from infrastructure.config import Settings
+from tests.support.parsers import parser_children
 from tests.support.processes import PROCESSES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -191,6 +192,12 @@ class Process:
     def descendants(self) -> list[psutil.Process]:
         with contextlib.suppress(psutil.NoSuchProcess):
             return psutil.Process(self.pid).children(recursive=True)
+        return []
+
+    def parsers(self) -> list[psutil.Process]:
+        """The parser children at work under this process (its fork servers' children)."""
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return parser_children(psutil.Process(self.pid))
         return []
 
     def kill_tree(self) -> None:

@@ -29,6 +29,11 @@ from infrastructure.processing.formats.archive import ArchiveLimits, check_archi
 from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("docx", "lxml.etree")
+
 _NS = {
     "w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
     "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",

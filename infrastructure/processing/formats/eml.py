@@ -26,6 +26,11 @@ from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.formats.html import html_blocks
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("selectolax.lexbor",)
+
 FIELDS = ("From", "To", "Cc", "Date", "Subject")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
 # Attachments nested in attachments (a multipart attachment's parts): bounded fan-out.

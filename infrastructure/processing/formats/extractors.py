@@ -100,7 +100,13 @@ def _parse_in_child(
     beat_at = time.monotonic() + job.options.heartbeat_every_seconds
     with _local_copy(job.source, suffix) as path:
         items = run_limited(
-            parse, str(path), *args, limits=job.options.pdf.process, on_wait=job.heartbeat
+            parse,
+            str(path),
+            *args,
+            limits=job.options.pdf.process,
+            on_wait=job.heartbeat,
+            # The one file the child may read (Landlock): by its name, which openpyxl checks.
+            input_file=path,
         )
         with closing(items):
             for item in items:

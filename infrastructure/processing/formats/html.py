@@ -35,6 +35,11 @@ from infrastructure.processing.blocks import Block
 from infrastructure.processing.formats import emit
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("selectolax.lexbor",)
+
 # Never content.
 _SKIPPED = frozenset(
     {

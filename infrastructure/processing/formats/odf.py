@@ -33,6 +33,11 @@ from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.formats.xlsx import CellBudget
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("odf.opendocument",)
+
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"

@@ -22,6 +22,11 @@ from infrastructure.processing.formats.archive import ArchiveLimits, check_archi
 from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("pptx",)
+
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 # Groups may nest; a hostile file could nest them without end.
 _MAX_GROUP_DEPTH = 32

@@ -21,6 +21,18 @@ from infrastructure.processing.formats.archive import ArchiveLimits, check_archi
 from infrastructure.processing.formats.errors import library_errors_are_corrupt
 from infrastructure.processing.limits import Json
 
+# What the fork server imports once it meets this module's parser, before forking its
+# child (``forkserver.Preload``): the parser imports it lazily, so that only parser
+# processes pay for it, and then every child finds it loaded.
+FORK_SERVER_PRELOAD = ("infrastructure.processing.formats.xlsx:load_openpyxl",)
+
+
+def load_openpyxl() -> None:
+    """The fork server's warm-up for this parser (``FORK_SERVER_PRELOAD``): imports
+    openpyxl as ``parse_xlsx`` does, once, for every child to find it loaded."""
+    os.environ.setdefault("OPENPYXL_DEFUSEDXML", "False")
+    import openpyxl  # noqa: F401
+
 
 def parse_xlsx(path: str, archive_limits: dict[str, Json], max_cells: int) -> Iterator[Json]:
     """Runs in the child: yields each sheet's heading and table, then the facts."""
