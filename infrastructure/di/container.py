@@ -264,9 +264,18 @@ def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
     from infrastructure.processing.limits import ProcessLimits
+    from infrastructure.processing.ocr import OcrOptions, check_languages
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
+    ocr = OcrOptions(
+        mode=settings.ocr,
+        languages=settings.ocr_languages,
+        page_timeout_seconds=settings.ocr_page_timeout_seconds,
+    )
+    if ocr.mode != "off":
+        # At the worker's start, naming the package to install, not at the first scan.
+        check_languages(ocr.languages, ocr.tessdata)
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -280,6 +289,8 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         ),
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
+        image_max_frames=settings.image_max_frames,
+        ocr=ocr,
     )
 
 

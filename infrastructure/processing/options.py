@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from application.processing import SUPPORTED_TYPES
+from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the
@@ -24,6 +25,8 @@ class ProcessingOptions:
     pdf: PdfLimits = field(default_factory=PdfLimits)
     text_max_bytes: int = 10 * 1024 * 1024
     image_max_pixels: int = DEFAULT_MAX_PIXELS
+    image_max_frames: int = 1000
+    ocr: OcrOptions = field(default_factory=OcrOptions)
     # The summarizer reads at most this much of the extracted text.
     summary_input_chars: int = 200_000
     # How often a step that cannot report progress heartbeats; well inside the workflow's
