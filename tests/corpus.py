@@ -8,6 +8,7 @@ in exactly the one way its name says.
 from __future__ import annotations
 
 import random
+import re
 import struct
 import zipfile
 import zlib
@@ -231,6 +232,42 @@ def pixel_bomb_png(directory: Path, width: int = 100_000, height: int = 100_000)
 def truncated_png(directory: Path) -> Path:
     whole = png_image(directory, 256, 256).read_bytes()
     return _write(directory / "truncated.png", whole[: len(whole) // 2])
+
+
+# Real prose every Debian system carries (base-files is essential), for documents that read
+# like documents: licence texts.
+COMMON_LICENSES = Path("/usr/share/common-licenses")
+
+
+def prose_pdf(
+    directory: Path,
+    text: str,
+    *,
+    name: str = "prose.pdf",
+    font: str = "Times-Roman",
+    size: float = 11,
+) -> Path:
+    """A born-digital A4 PDF typesetting ``text``: a paragraph at each blank line, a short
+    line in capitals or ending in a colon set as a heading, as a word processor would."""
+    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+    from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+    from reportlab.platypus import Paragraph, SimpleDocTemplate  # type: ignore[import-untyped]
+
+    body = ParagraphStyle("body", fontName=font, fontSize=size, leading=size * 1.3)
+    heading = ParagraphStyle(
+        "heading", fontName="Helvetica-Bold", fontSize=size * 1.4, leading=size * 2
+    )
+    story = []
+    for part in re.split(r"\n\s*\n", text):
+        words = " ".join(part.split())
+        if not words:
+            continue
+        escaped = words.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        short = len(words) < 60 and (words.isupper() or words.endswith(":"))
+        story.append(Paragraph(escaped, heading if short else body))
+    path = directory / name
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
 
 
 def scanned_pdf(

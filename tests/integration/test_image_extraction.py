@@ -68,7 +68,8 @@ def test_a_png_gives_its_facts_and_the_text_on_it(tmp_path: Path) -> None:
     assert result.facts == ImageFacts(width=1700, height=400, format="PNG", mode="L", frames=1)
     assert blocks[0]["type"] == "page"
     assert (blocks[0]["number"], blocks[0]["source"]) == (1, "ocr")
-    assert blocks[0]["confidence"] is not None and blocks[0]["confidence"] > 80
+    assert blocks[0]["confidence"] is not None
+    assert blocks[0]["confidence"] > 80
     assert texts(blocks) == ["Invoice 2024-117 is due in March"]
     assert result.timed_out_pages == ()
 

@@ -51,7 +51,7 @@ def test_a_page_of_prose_keeps_its_text_layer() -> None:
 
 def test_text_in_other_languages_and_scripts_is_kept() -> None:
     german = "Die Straße führt über die Brücke nach Köln, wo das Café am Dom öffnet."
-    greek = "Η γρήγορη καφέ αλεπού πηδά πάνω από τον τεμπέλη σκύλο στην πόλη."
+    greek = "Μια γρήγορη καφέ αλεπού πηδά πάνω από τον τεμπέλη σκύλο στην πόλη."  # noqa: RUF001
     japanese = "日本語の文書もそのまま読みます。表や見出しもあります。"
 
     assert [text_layer_problem(text) for text in (german, greek, japanese)] == [None] * 3
@@ -129,7 +129,8 @@ def test_ocr_reads_drawn_text_with_its_confidence() -> None:
     text = " ".join(page.paragraphs)
     assert "Tesseract reads the pages" in text
     assert "keeps a good" in text
-    assert page.confidence is not None and 80 <= page.confidence <= 100
+    assert page.confidence is not None
+    assert 80 <= page.confidence <= 100
     assert not page.timed_out
 
 
@@ -216,11 +217,14 @@ def test_a_scanned_pdf_page_is_ocred_and_a_born_digital_one_keeps_its_text(
         )
 
     assert (kept.source, kept.ocred) == ("text", False)
-    assert read.source == "ocr" and read.ocred and read.confidence is not None
+    assert read.source == "ocr"
+    assert read.ocred
+    assert read.confidence is not None
     # English data only: "Köln" may come out as "Koln".
     assert "\n".join(read.paragraphs or []).startswith(corpus.page_text(1)[:-6])
     assert (off.source, off.ocred) == ("none", False)
-    assert forced.source == "ocr" and "Page 1 of the corpus." in (forced.paragraphs or [""])[0]
+    assert forced.source == "ocr"
+    assert "Page 1 of the corpus." in (forced.paragraphs or [""])[0]
 
 
 def test_ocr_text_replaces_a_sparse_layer_only_when_it_reads_more() -> None:
