@@ -3,7 +3,8 @@ the ``tesseract`` command run directly on the same page images.
 
 Project: ``ArtifactActivities.extract_content`` (the real activity, run by temporalio's
 ``ActivityEnvironment``) on an image-only PDF in the real local blob store: the parser's
-child finds no text layer, renders each page (300 dpi greyscale, PDFium) and OCRs it
+child finds no text layer, renders each page (greyscale, PDFium, at the scan's own 200 dpi:
+``ocr.PageImages.render_dpi``) and OCRs it
 (Tesseract through tesserocr, the model loaded once per child), and the writer stores the
 text, Markdown, chunks and page facts. Baseline: Debian's ``tesseract`` command, once per
 page, on the very images the child OCRs (the same pages rendered the same way, written as
@@ -33,7 +34,7 @@ from bench.report import Result, result
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.di.container import processing_options
-from infrastructure.processing.ocr import OcrOptions, check_languages, render_page
+from infrastructure.processing.ocr import OcrOptions, check_languages, page_images, render_page
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import Extraction
 from tests import corpus
@@ -61,7 +62,7 @@ def scan_pdf(root: Path, pages: int) -> Path:
     return path
 
 
-def page_images(pdf: Path, directory: Path, options: OcrOptions) -> list[Path]:
+def ocr_inputs(pdf: Path, directory: Path, options: OcrOptions) -> list[Path]:
     """The scan's pages as the parser child hands them to Tesseract, as PNG files."""
     import pypdfium2 as pdfium  # type: ignore[import-untyped]
     from PIL import Image
@@ -71,7 +72,9 @@ def page_images(pdf: Path, directory: Path, options: OcrOptions) -> list[Path]:
     document = pdfium.PdfDocument(str(pdf))
     try:
         for index in range(len(document)):
-            pixels, width, height, dpi = render_page(document[index], options)
+            page = document[index]
+            dpi = page_images(page, pdfium).render_dpi(options)
+            pixels, width, height, dpi = render_page(page, options, dpi=dpi)
             path = directory / f"page-{index + 1:03d}.png"
             Image.frombytes("L", (width, height), pixels).save(path, dpi=(dpi, dpi))
             paths.append(path)
@@ -90,7 +93,7 @@ async def run(root: Path, *, quick: bool, rounds: int) -> Result:
     blob_store = LocalBlobStore(settings.blob_dir)
     activities = ArtifactActivities(in_memory_artifacts(), blob_store, FakeSummarizer(), options)
     pdf = await asyncio.to_thread(scan_pdf, root / "ocr-scan", pages)
-    images = await asyncio.to_thread(page_images, pdf, root / "ocr-pages", options.ocr)
+    images = await asyncio.to_thread(ocr_inputs, pdf, root / "ocr-pages", options.ocr)
     job = _job(blob_store, pdf)
     tessdata = check_languages(options.ocr.languages)
     measured, cpu_ratios = [], []
@@ -107,8 +110,8 @@ async def run(root: Path, *, quick: bool, rounds: int) -> Result:
         measured,
         target=0.9,
         note=f"a {pages}-page image-only PDF of prose scanned at {SCAN_DPI} dpi; the extract "
-        f"activity (ActivityEnvironment: render at {options.ocr.dpi} dpi, OCR, write) vs the "
-        f"tesseract command per page on the same {options.ocr.dpi}-dpi images "
+        f"activity (ActivityEnvironment: render, OCR, write) vs the tesseract command per "
+        f"page on the same images "
         f"(OMP_THREAD_LIMIT=1, as the child runs one thread); per CPU second the ratio is "
         f"{statistics.median(cpu_ratios):.2f}; machine shared with other work",
     )

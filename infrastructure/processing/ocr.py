@@ -52,6 +52,9 @@ _MIN_TOKENS_TO_JUDGE = 10
 # number) is a scan: OCR it, and keep the OCR text if it has clearly more words.
 _SPARSE_CHARS = 200
 _SCANNED_COVERAGE = 0.5
+# A scan coarser than this is rendered finer for OCR (Tesseract wants capitals a dozen
+# pixels high or more).
+_MIN_SCAN_DPI = 200
 # The letters of Latin-script words' syllables, after stripping accents.
 _VOWELS = frozenset("aeiouy")
 
@@ -219,15 +222,15 @@ def fit_scale(width: float, height: float, max_pixels: int) -> float:
     return 1.0 if area <= max_pixels else (max_pixels / area) ** 0.5
 
 
-def render_page(page: Any, options: OcrOptions) -> tuple[bytes, int, int, int]:
-    """A PDF page (pypdfium2) as greyscale pixels at ``options.dpi``, or lower where the
-    page is too large for ``options.max_pixels``: (pixels, width, height, dpi)."""
+def render_page(
+    page: Any, options: OcrOptions, *, dpi: int | None = None
+) -> tuple[bytes, int, int, int]:
+    """A PDF page (pypdfium2) as greyscale pixels at ``dpi`` (default ``options.dpi``), or
+    lower where the page is too large for ``options.max_pixels``: (pixels, width, height,
+    dpi)."""
+    dpi = dpi or options.dpi
     width, height = page.get_size()
-    scale = (
-        options.dpi
-        / 72
-        * fit_scale(width * options.dpi / 72, height * options.dpi / 72, options.max_pixels)
-    )
+    scale = dpi / 72 * fit_scale(width * dpi / 72, height * dpi / 72, options.max_pixels)
     bitmap = page.render(scale=scale, grayscale=True, draw_annots=False)
     try:
         image = bitmap.to_pil()
@@ -238,21 +241,41 @@ def render_page(page: Any, options: OcrOptions) -> tuple[bytes, int, int, int]:
         bitmap.close()
 
 
-def image_coverage(page: Any, pdfium: Any) -> float:
-    """The share of a PDF page's area under image objects (overlaps counted twice, capped
-    at 1): near 1 for a scanned page."""
+@dataclass(frozen=True)
+class PageImages:
+    """What images make of a PDF page: the share of its area they cover (overlaps counted
+    twice, capped at 1; near 1 for a scan) and the resolution of the largest (dpi)."""
+
+    coverage: float = 0.0
+    dpi: int | None = None
+
+    def render_dpi(self, options: OcrOptions) -> int:
+        """The resolution to OCR the page at: a scan's own (at least ``_MIN_SCAN_DPI``) when
+        it is below ``options.dpi``, since rendering finer only interpolates (and OCR takes
+        half again as long for the same words); else ``options.dpi``."""
+        if self.coverage < _SCANNED_COVERAGE or self.dpi is None:
+            return options.dpi
+        return min(options.dpi, max(self.dpi, _MIN_SCAN_DPI))
+
+
+def page_images(page: Any, pdfium: Any) -> PageImages:
+    """The images of a PDF page (``PageImages``), from their placement, without decoding."""
     width, height = page.get_size()
     if width <= 0 or height <= 0:
-        return 0.0
-    covered = 0.0
+        return PageImages()
+    covered = largest = 0.0
+    dpi: int | None = None
     for image in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
         left, bottom, right, top = image.get_bounds()
-        covered += max(0.0, min(right, width) - max(left, 0.0)) * max(
+        area = max(0.0, min(right, width) - max(left, 0.0)) * max(
             0.0, min(top, height) - max(bottom, 0.0)
         )
-        if covered >= width * height:
-            return 1.0
-    return float(covered / (width * height))
+        covered += area
+        if area > largest and right > left:
+            largest = area
+            pixels_wide = image.get_px_size()[0]
+            dpi = round(pixels_wide / ((right - left) / 72)) if pixels_wide > 0 else None
+    return PageImages(coverage=min(1.0, covered / (width * height)), dpi=dpi)
 
 
 def text_layer_problem(text: str, *, image_coverage: float = 0.0) -> str | None:
@@ -381,14 +404,13 @@ def read_pdf_page(pdfium: Any, page: Any, text: str, options: OcrOptions) -> Pag
     if options.mode == "off":
         return PageRead(source="text" if has_text else "none")
     problem: str | None = "forced"
+    # Only a page short of text can be a scan: a page full of text is not looked into.
+    images = page_images(page, pdfium) if len(text) < _SPARSE_CHARS * 2 else PageImages()
     if options.mode == "auto":
-        short = len(text) < _SPARSE_CHARS * 2
-        problem = text_layer_problem(
-            text, image_coverage=image_coverage(page, pdfium) if short else 0.0
-        )
+        problem = text_layer_problem(text, image_coverage=images.coverage)
         if problem is None:
             return PageRead(source="text")
-    pixels, width, height, dpi = render_page(page, options)
+    pixels, width, height, dpi = render_page(page, options, dpi=images.render_dpi(options))
     ocr = recognise(pixels, width, height, dpi=dpi, options=options)
     del pixels
     if problem == "sparse" and not prefer_ocr(text, ocr):

@@ -26,7 +26,7 @@ import httpx
 from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
-from domain.artifact import ArtifactStatus
+from domain.artifact import Artifact, ArtifactStatus
 from infrastructure.config import Settings
 from infrastructure.eventstore import application_env
 from tests.support import PROCESSES, Process, free_port, service_env, wait_until
@@ -164,6 +164,22 @@ def reader(settings: Settings) -> ArtifactsApplication:
 def statuses(app: ArtifactsApplication, ids: list[UUID]) -> Counter[ArtifactStatus]:
     """Each artifact's status as its event stream says."""
     return Counter(app.get_artifact(i).status for i in ids)
+
+
+async def outcomes(settings: Settings, ids: list[UUID]) -> dict[UUID, Artifact]:
+    """Each artifact once all have an outcome (processed or failed)."""
+    app = await asyncio.to_thread(reader, settings)
+    found: dict[UUID, Artifact] = {}
+
+    async def all_decided() -> bool:
+        found.update({i: await asyncio.to_thread(app.get_artifact, i) for i in ids})
+        return all(artifact.has_outcome for artifact in found.values())
+
+    try:
+        await wait_until(all_decided, timeout=600, what="every file has an outcome", interval=0.5)
+    finally:
+        app.close()
+    return found
 
 
 async def wait_all_processed(settings: Settings, ids: list[UUID], *, timeout: float) -> float:

@@ -8,28 +8,26 @@ processes a good file afterwards.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from uuid import UUID
 
 import httpx
 import psutil
 from temporalio.testing import WorkflowEnvironment
 
-from domain.artifact import Artifact, workflow_id_for
+from domain.artifact import workflow_id_for
 from infrastructure.config import Settings
 from infrastructure.temporal.models import EXTRACT_CONTENT
 from tests import corpus
 from tests.chaos.stack import (
     figures,
-    reader,
+    outcomes,
     running_stack,
     runs_per_workflow,
     upload_file,
     wait_all_processed,
 )
-from tests.support import last_attempt, wait_until
+from tests.support import last_attempt
 
 # Each file, and the failure reason the artifact must record.
 HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
@@ -53,7 +51,7 @@ async def test_hostile_pdfs_fail_with_a_reason_in_one_attempt_and_the_worker_liv
             ids = {
                 name: await upload_file(http, f"{name}.pdf", data) for name, data in files.items()
             }
-            artifacts = await _outcomes(settings, list(ids.values()))
+            artifacts = await outcomes(settings, list(ids.values()))
             attempts = {
                 name: await last_attempt(client, workflow_id_for(i), EXTRACT_CONTENT)
                 for name, i in ids.items()
@@ -80,19 +78,3 @@ async def test_hostile_pdfs_fail_with_a_reason_in_one_attempt_and_the_worker_liv
     assert same_worker
     assert result.runs == len(all_ids)
     assert result.duplicates == 0
-
-
-async def _outcomes(settings: Settings, ids: list[UUID]) -> dict[UUID, Artifact]:
-    """Each artifact once all have an outcome (processed or failed)."""
-    app = await asyncio.to_thread(reader, settings)
-    found: dict[UUID, Artifact] = {}
-
-    async def all_decided() -> bool:
-        found.update({i: await asyncio.to_thread(app.get_artifact, i) for i in ids})
-        return all(artifact.has_outcome for artifact in found.values())
-
-    try:
-        await wait_until(all_decided, timeout=600, what="every file has an outcome", interval=0.5)
-    finally:
-        app.close()
-    return found

@@ -15,12 +15,14 @@ from PIL import Image, ImageDraw, ImageFont
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.blocks import Block
 from infrastructure.processing.image import (
+    DEFAULT_MAX_FRAMES,
     ImageExtraction,
     ImageFacts,
     extract_image,
 )
 from infrastructure.processing.limits import ProcessLimits
 from infrastructure.processing.ocr import OcrOptions
+from infrastructure.processing.options import DEFAULT_MAX_PIXELS
 from tests import corpus
 
 LIMITS = ProcessLimits(cpu_seconds=60, wall_seconds=120)
@@ -36,22 +38,27 @@ def page(text: str, *, size: int = 40, height: int = 400) -> Image.Image:
 def extract(
     path: Path | bytes,
     *,
-    limits: ProcessLimits = LIMITS,
     ocr: OcrOptions | None = None,
-    **bounds: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> tuple[ImageExtraction, list[Block]]:
     blocks: list[Block] = []
     source = io.BytesIO(path) if isinstance(path, bytes) else path.open("rb")
     with source:
         result = extract_image(
-            source, limits=limits, ocr=ocr or OcrOptions(), on_block=blocks.append, **bounds
+            source,
+            limits=LIMITS,
+            ocr=ocr or OcrOptions(),
+            on_block=blocks.append,
+            max_pixels=max_pixels,
+            max_frames=max_frames,
         )
     return result, blocks
 
 
-def reason_for(path: Path | bytes, **bounds: int) -> FailureReason:
+def reason_for(path: Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> FailureReason:
     with pytest.raises(UnprocessableContent) as failed:
-        extract(path, **bounds)
+        extract(path, max_pixels=max_pixels)
     return failed.value.reason
 
 
