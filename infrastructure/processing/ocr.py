@@ -52,6 +52,10 @@ _MIN_TOKENS_TO_JUDGE = 10
 # number) is a scan: OCR it, and keep the OCR text if it has clearly more words.
 _SPARSE_CHARS = 200
 _SCANNED_COVERAGE = 0.5
+# A page read with a mean word confidence under this may be turned (``recognise``), and is
+# turned upright when orientation detection is at least this sure (Tesseract's scale).
+_LOW_CONFIDENCE = 50
+_SURE_ORIENTATION = 2.0
 # A scan coarser than this is rendered finer for OCR (Tesseract wants capitals a dozen
 # pixels high or more).
 _MIN_SCAN_DPI = 200
@@ -169,14 +173,38 @@ def load_engine(languages: str = "eng", tessdata: str | None = None) -> Any:
 
 
 def recognise(pixels: bytes, width: int, height: int, *, dpi: int, options: OcrOptions) -> OcrPage:
-    """OCRs an 8-bit greyscale image (``width`` x ``height``, one byte a pixel, no padding)."""
+    """OCRs an 8-bit greyscale image (``width`` x ``height``, one byte a pixel, no padding).
+
+    A page read with low confidence may lie on its side or upside down (a sheet fed the
+    wrong way): Tesseract's orientation detection is asked, and the page read again turned
+    upright, within what is left of the page's deadline; the better reading is kept.
+    """
+    deadline = time.monotonic() + options.page_timeout_seconds
+    page = _read(
+        pixels, width, height, dpi=dpi, options=options, seconds=options.page_timeout_seconds
+    )
+    if page.confidence is None or page.confidence >= _LOW_CONFIDENCE or page.timed_out:
+        return page
+    turned = _upright(pixels, width, height, options)
+    left = deadline - time.monotonic()
+    if turned is None or left <= 0:
+        return page
+    again = _read(*turned, dpi=dpi, options=options, seconds=left)
+    if again.confidence is not None and again.confidence > page.confidence:
+        return again
+    return page
+
+
+def _read(
+    pixels: bytes, width: int, height: int, *, dpi: int, options: OcrOptions, seconds: float
+) -> OcrPage:
     from tesserocr import RIL
 
     engine = load_engine(options.languages, options.tessdata)
     # Tesseract reads the buffer without copying it: ``pixels`` outlives the recognition.
     engine.SetImageBytes(pixels, width, height, 1, width)
     engine.SetSourceResolution(dpi)
-    finished = engine.Recognize(timeout=int(options.page_timeout_seconds * 1000))
+    finished = engine.Recognize(timeout=max(1, int(seconds * 1000)))
     paragraphs: list[str] = []
     confidences: list[float] = []
     lines: list[list[str]] = []
@@ -203,6 +231,40 @@ def recognise(pixels: bytes, width: int, height: int, *, dpi: int, options: OcrO
         return OcrPage(paragraphs=[], confidence=None, timed_out=not finished)
     confidence = round(min(100.0, max(0.0, sum(confidences) / len(confidences))), 1)
     return OcrPage(paragraphs=paragraphs, confidence=confidence, timed_out=not finished)
+
+
+_osd: Any = None
+
+
+def _upright(
+    pixels: bytes, width: int, height: int, options: OcrOptions
+) -> tuple[bytes, int, int] | None:
+    """The page turned upright when Tesseract's orientation detection (``osd`` data) is
+    sure it is not; else None."""
+    global _osd
+    import tesserocr
+    from PIL import Image
+
+    directory = find_tessdata(options.tessdata)
+    if not (directory / "osd.traineddata").is_file():
+        return None
+    if _osd is None:
+        _osd = tesserocr.PyTessBaseAPI(
+            path=str(directory).rstrip("/") + "/", lang="osd", psm=tesserocr.PSM.OSD_ONLY
+        )
+    _osd.SetImageBytes(pixels, width, height, 1, width)
+    try:
+        found = _osd.DetectOrientationScript()
+    except RuntimeError:  # too little text to tell
+        return None
+    finally:
+        _osd.Clear()
+    degrees = int(found.get("orient_deg") or 0) if found else 0
+    if degrees not in (90, 180, 270) or float(found.get("orient_conf") or 0) < _SURE_ORIENTATION:
+        return None
+    # Tesseract names the clockwise turn that makes it upright; Pillow turns anticlockwise.
+    turned = Image.frombytes("L", (width, height), pixels).rotate(degrees, expand=True)
+    return turned.tobytes(), turned.width, turned.height
 
 
 def recognise_image(image: Image, *, dpi: int, options: OcrOptions) -> OcrPage:

@@ -145,6 +145,19 @@ def test_paragraphs_keep_their_lines_and_are_split_at_gaps() -> None:
     ]
 
 
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_a_page_fed_sideways_or_upside_down_is_read_upright(degrees: int) -> None:
+    lines = [PROSE[n : n + 60] for n in range(0, len(PROSE), 60)] * 3
+    upright = recognise_image(drawn(lines, size=36), dpi=300, options=OcrOptions())
+
+    turned = recognise_image(
+        drawn(lines, size=36).rotate(degrees, expand=True), dpi=300, options=OcrOptions()
+    )
+
+    assert turned.paragraphs == upright.paragraphs
+    assert turned.confidence == upright.confidence
+
+
 def test_a_blank_page_reads_nothing_and_has_no_confidence() -> None:
     page = recognise_image(Image.new("L", (1700, 2200), 255), dpi=200, options=OcrOptions())
 
