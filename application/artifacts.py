@@ -139,6 +139,11 @@ class ArtifactsApplication(Application[UUID]):
                 char_count=facts.char_count,
                 text_locations=list(facts.text_locations),
                 details=dict(facts.details),
+                markdown_location=facts.markdown_location,
+                chunks_location=facts.chunks_location,
+                pages_location=facts.pages_location,
+                language=facts.language,
+                warnings=list(facts.warnings),
             )
             if summary is not None:
                 artifact.add_summary_candidate(

@@ -34,9 +34,15 @@ class ProcessingRequest:
 class ContentFacts:
     """What extracting an artifact's content found: small facts and blob references.
 
-    ``text_locations`` are blobs of extracted text, in order (PDF pages end with a form
-    feed); ``details`` holds kind-specific facts such as an image's width and height or a
-    text's detected encoding.
+    ``text_locations`` are blobs of extracted text, in order (each page of a paged document
+    ends with a form feed); ``details`` holds kind-specific facts such as an image's width
+    and height or a text's detected encoding. The structured outputs are blobs too: the
+    Markdown, the chunks (JSON) and, for paged documents, the page facts (JSON).
+    ``language`` is the text's ISO 639-1 code when it could be told; ``warnings`` are
+    machine-readable, such as ``no_text`` for a document without any text.
+
+    Every field after ``details`` has a default, so results recorded before they existed
+    (in workflow histories, in events) still decode.
     """
 
     mime_type: str
@@ -47,6 +53,11 @@ class ContentFacts:
     # bool before int: Temporal's converter tries a union's types in order, and its int
     # accepts a bool (False would arrive as 0); its bool accepts only a bool.
     details: dict[str, str | bool | int] = field(default_factory=dict)
+    markdown_location: str | None = None
+    chunks_location: str | None = None
+    pages_location: str | None = None
+    language: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class WorkflowOrchestrator(Protocol):

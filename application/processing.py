@@ -43,6 +43,20 @@ class CancelReason(StrEnum):
     RUN_CANCELLED = "run_cancelled"
 
 
+class ContentWarning(StrEnum):
+    """Machine-readable warnings about a processed artifact's content
+    (``ContentFacts.warnings``): it was processed, but the result is not all it could be.
+
+    Recorded on the artifact, so their values are part of the API and must never change.
+    """
+
+    # No text at all: an empty file, blank pages, an image with nothing legible. Such an
+    # artifact is processed, with no summary, and says so rather than pass as a success.
+    NO_TEXT = "no_text"
+    # A text file longer than TEXT_MAX_BYTES: only its start was read.
+    TRUNCATED = "truncated"
+
+
 class UnprocessableContent(Exception):  # noqa: N818 - a domain word
     """The content cannot be processed, and trying again will not change that."""
 

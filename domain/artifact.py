@@ -80,6 +80,23 @@ class Artifact(Aggregate):
         char_count: int
         text_locations: list[str]
         details: dict[str, Any]
+        # Version 2 added the structured outputs (blob locations), the text's language and
+        # the warnings; version 1 events are read as having none of them.
+        markdown_location: str | None
+        chunks_location: str | None
+        pages_location: str | None
+        language: str | None
+        warnings: list[str]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["markdown_location"] = None
+            state["chunks_location"] = None
+            state["pages_location"] = None
+            state["language"] = None
+            state["warnings"] = []
 
     class SummaryCandidateAdded(Aggregate.Event):
         run: int
@@ -131,6 +148,11 @@ class Artifact(Aggregate):
         self.char_count: int | None = None
         self.text_locations: list[str] = []
         self.details: dict[str, Any] = {}
+        self.markdown_location: str | None = None
+        self.chunks_location: str | None = None
+        self.pages_location: str | None = None
+        self.language: str | None = None
+        self.warnings: list[str] = []
         self.summary: dict[str, str] | None = None
         self.failure_reason: str | None = None
         self.failure_message: str | None = None
@@ -193,6 +215,11 @@ class Artifact(Aggregate):
         char_count: int,
         text_locations: list[str],
         details: dict[str, Any],
+        markdown_location: str | None = None,
+        chunks_location: str | None = None,
+        pages_location: str | None = None,
+        language: str | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         """Records success; repeating the same outcome is a no-op (retried write-backs)."""
         self._guard_current_run(run)
@@ -212,6 +239,11 @@ class Artifact(Aggregate):
             char_count=char_count,
             text_locations=list(text_locations),
             details=dict(details),
+            markdown_location=markdown_location,
+            chunks_location=chunks_location,
+            pages_location=pages_location,
+            language=language,
+            warnings=list(warnings or []),
         )
 
     def add_summary_candidate(
@@ -294,6 +326,11 @@ class Artifact(Aggregate):
         char_count: int,
         text_locations: list[str],
         details: dict[str, Any],
+        markdown_location: str | None,
+        chunks_location: str | None,
+        pages_location: str | None,
+        language: str | None,
+        warnings: list[str],
     ) -> None:
         self.status = ArtifactStatus.PROCESSED
         self.mime_type = mime_type
@@ -302,6 +339,11 @@ class Artifact(Aggregate):
         self.char_count = char_count
         self.text_locations = list(text_locations)
         self.details = dict(details)
+        self.markdown_location = markdown_location
+        self.chunks_location = chunks_location
+        self.pages_location = pages_location
+        self.language = language
+        self.warnings = list(warnings)
 
     @event(SummaryCandidateAdded)
     def _summary_added(

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     # Tesseract's deadline for one page: a page past it keeps the words read by then, and the
     # result warns ocr_timeout.
     ocr_page_timeout_seconds: float = Field(default=20, gt=0, le=600)
+    # The most characters of one chunk of a document's text (GET /artifacts/{id}/chunks):
+    # heading-aware chunks, a longer block split at sentence or word boundaries.
+    chunk_chars: int = Field(default=2000, ge=100, le=100_000)
     # "lexrank" works offline and deterministically; "openai" calls any OpenAI-compatible
     # chat endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL).
     summarizer: Literal["lexrank", "openai"] = "lexrank"

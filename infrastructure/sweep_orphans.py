@@ -6,9 +6,11 @@ leaves a blob nobody references; a crash mid-write leaves a file in ``blobs/tmp`
 command finds both and deletes them (``--dry-run``: only lists them).
 
 Referenced are the locations named by every ``ArtifactCreated`` (the uploads) and every
-``ArtifactProcessed`` (the extracted text, of every run) in the event store's whole
-notification log, read in pages. Only files older than the grace period are swept: an
-upload in flight has a young blob and no event yet.
+``ArtifactProcessed`` (the extracted text, Markdown, chunks and page facts, of every run)
+in the event store's whole notification log, read in pages. A PDF's page batches, kept
+only for a retried extraction to resume from, are referenced by nothing: once their run
+has closed they are orphans like any other. Only files older than the grace period are
+swept: an upload in flight has a young blob and no event yet.
 
 A run still in flight writes its text before ``ArtifactProcessed`` names it, so no grace
 period alone could protect it. The same read of the log finds when each artifact's current
@@ -113,6 +115,15 @@ def read_event_log(artifacts: ArtifactsApplication, page_size: int = PAGE) -> Ev
                 facts.referenced.add(event.storage_location)
             elif isinstance(event, ArtifactProcessed):
                 facts.referenced.update(event.text_locations)
+                facts.referenced.update(
+                    location
+                    for location in (
+                        event.markdown_location,
+                        event.chunks_location,
+                        event.pages_location,
+                    )
+                    if location is not None
+                )
             if isinstance(event, _OPENS):
                 facts.open_runs[event.originator_id] = event.timestamp
             elif isinstance(event, _CLOSES):

@@ -17,7 +17,7 @@ from infrastructure.api import problems
 from infrastructure.api.dependencies import ApiOptions, ApiServices, TemporalProbe
 from infrastructure.api.observability import ApiMetrics, RequestObservation
 from infrastructure.api.pages import router as pages
-from infrastructure.api.routes import artifacts, dead_letters, downloads, health
+from infrastructure.api.routes import artifacts, dead_letters, downloads, health, structure
 
 __all__ = ["ApiOptions", "ApiServices", "TemporalProbe", "create_app"]
 
@@ -43,5 +43,6 @@ def create_app(services: ApiServices, *, lifespan: Lifespan | None = None) -> Fa
     app.include_router(health.router)
     app.include_router(artifacts.router)
     app.include_router(downloads.router)
+    app.include_router(structure.router)
     app.include_router(dead_letters.router)
     return app

@@ -33,6 +33,7 @@ from starlette.routing import Match
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
 from domain.errors import ArtifactError, CancellationNotAllowed, ReprocessingNotAllowed
+from infrastructure.api.results import ResultUnavailable
 from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
     InvalidIdempotencyKey,
@@ -78,6 +79,7 @@ class Kind:
 PROBLEMS: dict[type[Exception], Kind] = {
     ArtifactNotFound: Kind(404, "artifact_not_found", "Artifact not found"),
     NoExtractedText: Kind(404, "no_text", "No extracted text"),
+    ResultUnavailable: Kind(404, "result_unavailable", "Result not available"),
     ReprocessingNotAllowed: Kind(409, "reprocessing_not_allowed", "Reprocessing not allowed"),
     CancellationNotAllowed: Kind(409, "cancellation_not_allowed", "Cancellation not allowed"),
     ArtifactError: Kind(422, "invalid_artifact", "Invalid artifact"),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, RootModel
 
 from application.artifacts import HistoryEntry
 from application.catalog import ArtifactRow
@@ -30,6 +30,14 @@ class ProcessingResults(BaseModel):
     page_count: int | None
     char_count: int
     details: dict[str, str | int | bool]
+    language: str | None = Field(
+        description="the text's language, ISO 639-1 (`en`); null when there is too little "
+        "text to tell"
+    )
+    warnings: list[str] = Field(
+        description="what a reader of the results should know; `no_text`: the document has "
+        "no text at all, not even by OCR (it is still processed)"
+    )
 
 
 class SummaryView(BaseModel):
@@ -51,9 +59,14 @@ class HistoryItem(BaseModel):
 
 
 class ArtifactLinks(BaseModel):
+    """Where to fetch the artifact and its results; a result's link is null until it exists."""
+
     self: str
     content: str
     text: str | None
+    markdown: str | None
+    chunks: str | None
+    pages: str | None
     reprocess: str
     cancel: str
     temporal: str
@@ -93,6 +106,8 @@ class ArtifactView(BaseModel):
                 page_count=artifact.page_count,
                 char_count=artifact.char_count or 0,
                 details=artifact.details,
+                language=artifact.language,
+                warnings=list(artifact.warnings),
             )
             if artifact.status is ArtifactStatus.PROCESSED
             else None
@@ -122,6 +137,39 @@ class ArtifactView(BaseModel):
             updated_at=artifact.modified_on,
             links=links,
         )
+
+
+class Chunk(BaseModel):
+    """A piece of the text for retrieval: it stays inside one section when it can."""
+
+    index: int = Field(description="its place among the chunks, from 0")
+    text: str
+    headings: list[str] = Field(description="the headings it sits under, outermost first")
+    pages: list[int] | None = Field(
+        description="[first, last] page it spans (1-based); null for an unpaged document"
+    )
+    chars: int
+
+
+class ChunkList(RootModel[list[Chunk]]):
+    """The chunks of ``GET /artifacts/{id}/chunks``, in document order."""
+
+
+class PageFacts(BaseModel):
+    """One page of a paged document (PDF page, slide, image frame)."""
+
+    number: int = Field(description="1-based")
+    source: Literal["text", "ocr", "none"] = Field(
+        description="where its text came from: its own text layer, OCR, or nowhere"
+    )
+    confidence: float | None = Field(
+        description="OCR's mean word confidence, 0-100, when the source is ocr"
+    )
+    chars: int
+
+
+class PageList(RootModel[list[PageFacts]]):
+    """The pages of ``GET /artifacts/{id}/pages``, in order."""
 
 
 class ArtifactListItem(BaseModel):

@@ -21,9 +21,11 @@ from infrastructure.cli.client import (
     View,
 )
 from infrastructure.cli.output import (
+    chunk_text,
     dead_letter_line,
     describe,
     list_line,
+    page_line,
     print_items,
     print_json,
     result_line,
@@ -44,12 +46,14 @@ environment:
   ARTIFACTS_API_KEY  sent as "Authorization: Bearer <key>"; --api-key overrides it
 
 exit codes:
-  0  done: every artifact processed (or uploaded, without --wait; found, for show/list)
+  0  done: every artifact processed (or uploaded, without --wait; found, for show/list
+     and the results)
   1  some artifact failed, an upload, reprocessing or cancel was refused, or --wait
      timed out (cancel --wait: 0 once the run is cancelled)
   2  usage error (bad arguments, a file that cannot be read)
   3  the server could not be reached, failed (5xx) or refused the API key (401/403)
-  4  no such artifact (or dead letter)
+  4  no such artifact (or dead letter), or it has no such result (yet): the message
+     says why
 """
 
 
@@ -124,6 +128,26 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id", metavar="ID")
     as_json(show)
 
+    for name, help_ in (
+        ("text", "write an artifact's extracted text to stdout (pages end with a form feed)"),
+        ("markdown", "write an artifact's Markdown to stdout"),
+    ):
+        fetch = command(name, _download, help_)
+        fetch.add_argument("id", metavar="ID")
+        fetch.set_defaults(result=name)
+
+    chunks = command("chunks", _chunks, "print an artifact's chunks: where each is, its text")
+    pages = command(
+        "pages", _pages, "print where each page's text came from: text layer, OCR or none"
+    )
+    for sub in (chunks, pages):
+        sub.add_argument("id", metavar="ID")
+        sub.add_argument("--offset", type=_natural, default=0, metavar="N", help="skip N")
+        sub.add_argument("--limit", type=_positive, metavar="N", help="at most N (default all)")
+        sub.add_argument(
+            "--json", action="store_true", help="the server's JSON array, as it is, to stdout"
+        )
+
     list_ = command("list", _list, "list artifacts, newest first")
     list_.add_argument("--status", choices=STATUSES)
     list_.add_argument("--mime-type", metavar="M", help="sniffed MIME type, e.g. application/pdf")
@@ -163,6 +187,13 @@ def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _natural(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
     return number
 
 
@@ -213,6 +244,36 @@ def _show(client: ArtifactsClient, args: argparse.Namespace) -> int:
         print_json(view)
     else:
         describe(view)
+    return OK
+
+
+def _download(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    sys.stdout.flush()
+    client.download(args.id, args.result, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return OK
+
+
+def _chunks(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    return _items(client, args, "chunks", chunk_text)
+
+
+def _pages(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    return _items(client, args, "pages", page_line)
+
+
+def _items(
+    client: ArtifactsClient, args: argparse.Namespace, name: str, show: Callable[[View], str]
+) -> int:
+    window = {"offset": args.offset or None, "limit": args.limit}
+    if args.json:
+        # Passed through as the server sends it: a long document's chunks are never parsed.
+        sys.stdout.flush()
+        client.download(args.id, name, sys.stdout.buffer, **window)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        print_items(client.items(args.id, name, **window), False, show)
     return OK
 
 

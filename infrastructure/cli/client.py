@@ -11,7 +11,7 @@ import mimetypes
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NoReturn
 
 import httpx
 
@@ -36,8 +36,8 @@ class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
 
 
 class ArtifactsClient:
-    """``POST /artifacts``, ``GET /artifacts[/{id}]``, reprocessing and cancelling, over one
-    connection pool.
+    """``POST /artifacts``, ``GET /artifacts[/{id}]`` and the artifact's results,
+    reprocessing and cancelling, over one connection pool.
 
     ``api_key``, when given, is sent as a Bearer token on every request.
     """
@@ -109,20 +109,55 @@ class ArtifactsClient:
     def retry_dead_letter(self, consumer: str, position: int) -> View:
         return self._call("POST", f"/dead-letters/{consumer}/{position}/retry")
 
+    def items(self, artifact_id: str, name: str, **params: int | None) -> builtins.list[View]:
+        """A JSON array result of the artifact (``chunks``, ``pages``), parsed."""
+        url = _result_url(artifact_id, name)
+        items: builtins.list[View] = self._answer("GET", url, params=_present(params)).json()
+        return items
+
+    def download(self, artifact_id: str, name: str, sink: BinaryIO, **params: int | None) -> None:
+        """Writes a result of the artifact (``text``, ``markdown``, ``chunks``...) to ``sink``
+        as it arrives, byte for byte; nothing is written when the server refuses."""
+        url = _result_url(artifact_id, name)
+        try:
+            with self._http.stream("GET", url, params=_present(params)) as response:
+                if not response.is_success:
+                    response.read()
+                    _raise_for(response)
+                for piece in response.iter_bytes(CHUNK):
+                    sink.write(piece)
+        except httpx.TransportError as err:
+            raise Unreachable(f"cannot reach {self._http.base_url}: {err}") from err
+
     def _call(self, method: str, url: str, **kwargs: Any) -> View:
+        body: View = self._answer(method, url, **kwargs).json()
+        return body
+
+    def _answer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.TransportError as err:
             raise Unreachable(f"cannot reach {self._http.base_url}: {err}") from err
-        if response.is_success:
-            body: View = response.json()
-            return body
-        detail = _detail(response)
-        if response.status_code == 404:
-            raise NotFound(detail)
-        if response.status_code in (401, 403) or response.status_code >= 500:
-            raise Unreachable(f"{response.status_code} from the server: {detail}")
-        raise Refused(detail)
+        if not response.is_success:
+            _raise_for(response)
+        return response
+
+
+def _raise_for(response: httpx.Response) -> NoReturn:
+    detail = _detail(response)
+    if response.status_code == 404:
+        raise NotFound(detail)
+    if response.status_code in (401, 403) or response.status_code >= 500:
+        raise Unreachable(f"{response.status_code} from the server: {detail}")
+    raise Refused(detail)
+
+
+def _result_url(artifact_id: str, name: str) -> str:
+    return f"/artifacts/{_id(artifact_id)}/{name}"
+
+
+def _present(params: dict[str, int | None]) -> dict[str, int]:
+    return {key: value for key, value in params.items() if value is not None}
 
 
 def _id(artifact_id: str) -> str:

@@ -10,6 +10,11 @@ from typing import Any
 from infrastructure.cli.client import View
 from infrastructure.cli.progress import human_size
 
+# What a warning in the results means, beside its machine-readable word.
+WARNINGS = {"no_text": " (no text was found in the document, not even by OCR)"}
+# The results an artifact may have, as the CLI's commands (and the API's links) name them.
+RESULTS = ("text", "markdown", "chunks", "pages")
+
 
 def print_items(items: list[View], as_json: bool, line: Callable[[View], str]) -> None:
     if as_json:
@@ -41,6 +46,31 @@ def list_line(item: View) -> str:
             item["mime_type"] or "-",
             human_size(item["size"]),
             item["filename"],
+        ]
+    )
+
+
+def chunk_text(chunk: View) -> str:
+    """A chunk as a reader skims it: where it is, then its text, then a blank line."""
+    pages = chunk["pages"]
+    where = [f"#{chunk['index']}"]
+    if pages:
+        first, last = pages
+        where.append(f"page {first}" if first == last else f"pages {first}-{last}")
+    where.append(f"{chunk['chars']} characters")
+    if chunk["headings"]:
+        where.append(" > ".join(chunk["headings"]))
+    return f"{'  '.join(where)}\n{chunk['text']}\n"
+
+
+def page_line(page: View) -> str:
+    confidence = page["confidence"]
+    return "\t".join(
+        [
+            str(page["number"]),
+            page["source"],
+            "-" if confidence is None else f"{confidence:.1f}",
+            str(page["chars"]),
         ]
     )
 
@@ -80,6 +110,13 @@ def describe(view: View) -> None:
         print(f"{'results:':14}{results['kind']}{pages}, {results['char_count']} characters")
         if details:
             print(f"{'':14}{details}")
+        print(f"{'language:':14}{results.get('language') or 'not detected'}")
+        for warning in results.get("warnings", []):
+            print(f"{'warning:':14}{warning}{WARNINGS.get(warning, '')}")
+        links = view["links"]
+        outputs = [name for name in RESULTS if links.get(name)]
+        if outputs:
+            print(f"{'outputs:':14}{' '.join(outputs)}  (artifacts {'|'.join(outputs)} ID)")
     if failure := view["failure"]:
         print(f"{'failure:':14}{failure['reason']}: {failure['message']}")
     if summary := view["summary"]:

@@ -291,6 +291,7 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         image_max_pixels=settings.image_max_pixels,
         image_max_frames=settings.image_max_frames,
         ocr=ocr,
+        chunk_chars=settings.chunk_chars,
     )
 
 

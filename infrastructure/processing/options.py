@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from application.processing import SUPPORTED_TYPES
 from infrastructure.processing.ocr import OcrOptions
+from infrastructure.processing.chunks import DEFAULT_CHUNK_CHARS
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the
@@ -27,6 +28,8 @@ class ProcessingOptions:
     image_max_pixels: int = DEFAULT_MAX_PIXELS
     image_max_frames: int = 1000
     ocr: OcrOptions = field(default_factory=OcrOptions)
+    # The most characters of one chunk (GET /artifacts/{id}/chunks).
+    chunk_chars: int = DEFAULT_CHUNK_CHARS
     # The summarizer reads at most this much of the extracted text.
     summary_input_chars: int = 200_000
     # How often a step that cannot report progress heartbeats; well inside the workflow's

@@ -31,10 +31,10 @@ from application.ports import (
     SummaryUnavailable,
 )
 from application.processing import ContentKind, content_kind
-from infrastructure.processing.image import inspect_image
+from infrastructure.processing import language
+from infrastructure.processing.extraction import ExtractionJob, extract
 from infrastructure.processing.options import ProcessingOptions
-from infrastructure.processing.pdf import PdfProgress, extract_pdf_text
-from infrastructure.processing.text import decode_text, read_text, store_text
+from infrastructure.processing.text import read_text
 from infrastructure.temporal.failures import (
     domain_errors_are_permanent,
     permanent,
@@ -89,6 +89,7 @@ class ArtifactActivities:
         self._summarizer = summarizer
         self._options = options or ProcessingOptions()
         self._sniff = MimeSniffer()
+        language.warm_up()
 
     @activity.defn(name=RECORD_PROCESSING_STARTED)
     def record_processing_started(self, start: ProcessingStart) -> None:
@@ -136,60 +137,34 @@ class ArtifactActivities:
 
     @activity.defn(name=EXTRACT_CONTENT)
     def extract_content(self, job: Extraction) -> ContentFacts:
-        """Extracts text (PDF, text-like) or facts (image); text goes to the blob store."""
+        """Extracts the content into the blob store (text, Markdown, chunks, page facts),
+        by the extractor of its kind (``EXTRACTORS``), and returns the facts."""
         with _about(job.artifact_id):
             return self._extract(job)
 
     def _extract(self, job: Extraction) -> ContentFacts:
         kind = ContentKind(job.kind)
+        details = activity.info().heartbeat_details
         with processing_failures_are_permanent(), self._open(job.storage_location) as blob:
-            if kind is ContentKind.PDF:
-                details = activity.info().heartbeat_details
-                pdf = extract_pdf_text(
-                    blob,
+            facts = extract(
+                kind,
+                ExtractionJob(
+                    source=blob,
+                    mime_type=job.mime_type,
                     blob_store=self._blob_store,
-                    limits=self._options.pdf,
-                    # A retry (worker crash, parser crash) resumes after the last stored batch.
-                    resume_from=PdfProgress.from_details(details[0]) if details else None,
-                    heartbeat=lambda progress: activity.heartbeat(progress.to_details()),
-                )
-                facts = ContentFacts(
-                    mime_type=job.mime_type,
-                    kind=kind.value,
-                    page_count=pdf.page_count,
-                    char_count=pdf.chars,
-                    text_locations=list(pdf.text_locations),
-                )
-            elif kind is ContentKind.TEXT:
-                decoded = decode_text(blob, max_bytes=self._options.text_max_bytes)
-                stored = store_text(self._blob_store, decoded.text)
-                facts = ContentFacts(
-                    mime_type=job.mime_type,
-                    kind=kind.value,
-                    page_count=None,
-                    char_count=len(decoded.text),
-                    text_locations=[stored.location],
-                    details={"encoding": decoded.encoding, "truncated": decoded.truncated},
-                )
-            else:
-                image = inspect_image(blob, max_pixels=self._options.image_max_pixels)
-                facts = ContentFacts(
-                    mime_type=job.mime_type,
-                    kind=kind.value,
-                    page_count=None,
-                    char_count=0,
-                    details={
-                        "width": image.width,
-                        "height": image.height,
-                        "format": image.format,
-                        "mode": image.mode,
-                    },
-                )
+                    options=self._options,
+                    # A retry (worker crash, parser crash) resumes from the last heartbeat.
+                    resume_from=details[0] if details else None,
+                    heartbeat=activity.heartbeat,
+                ),
+            )
         log.info(
             "content_extracted",
             kind=facts.kind,
             page_count=facts.page_count,
             char_count=facts.char_count,
+            language=facts.language,
+            warnings=facts.warnings,
         )
         return facts
 

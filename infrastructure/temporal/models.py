@@ -104,3 +104,6 @@ class ProcessingOutcome:
     page_count: int | None
     char_count: int
     has_summary: bool
+    # Added later, with defaults: results of earlier runs still decode.
+    language: str | None = None
+    warnings: list[str] = field(default_factory=list)

@@ -29,7 +29,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
-    from application.processing import CancelReason, FailureReason
+    from application.processing import CancelReason, ContentWarning, FailureReason
     from infrastructure.temporal.models import (
         ARTIFACT_ID,
         ARTIFACT_OUTCOME,
@@ -172,8 +172,7 @@ class ProcessArtifactWorkflow:
             ProcessingResult(
                 artifact_id=request.artifact_id, run=request.run, facts=facts, summary=summary
             ),
-            summary=f"record the result: {facts.char_count} characters"
-            + (", a summary" if summary else ""),
+            summary=_result_summary(facts, summary),
         )
         self._upsert(ARTIFACT_OUTCOME.value_set("processed"))
         self._step = "done"
@@ -187,13 +186,23 @@ class ProcessArtifactWorkflow:
             page_count=facts.page_count,
             char_count=facts.char_count,
             has_summary=summary is not None,
+            language=facts.language,
+            warnings=list(facts.warnings),
         )
 
     async def _summarize(
         self, request: ProcessingRequest, facts: ContentFacts
     ) -> SummaryCandidate | None:
-        """The summary candidate, or None: a summary enriches a result, it never fails one."""
-        if not facts.text_locations or facts.char_count == 0:
+        """The summary candidate, or None: a summary enriches a result, it never fails one.
+
+        A document without text has none to ask for (the step is not scheduled, so runs
+        recorded before ``no_text`` existed replay alike: they had no text either).
+        """
+        if (
+            not facts.text_locations
+            or facts.char_count == 0
+            or ContentWarning.NO_TEXT in facts.warnings
+        ):
             return None
         self._step = "summarizing"
         try:
@@ -301,6 +310,13 @@ async def _uncancelled(step: Awaitable[T], *, then_cancel: bool) -> T:
         if then_cancel:
             raise
         return result
+
+
+def _result_summary(facts: ContentFacts, summary: SummaryCandidate | None) -> str:
+    """What recording the result says in the Temporal UI (the run's one line about it)."""
+    if ContentWarning.NO_TEXT in facts.warnings:
+        return "record the result: no text found (no_text), so no summary"
+    return f"record the result: {facts.char_count} characters" + (", a summary" if summary else "")
 
 
 def _about(request: ProcessingRequest) -> dict[str, str]:

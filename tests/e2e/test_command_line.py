@@ -69,6 +69,19 @@ async def test_upload_wait_show_and_list_from_a_shell(dev_stack: DevStack, tmp_p
     assert show.code == 0, show.err
     assert "status:       processed" in show.out
     assert "SummaryCandidateAdded" in show.out
+    assert "language:     en" in show.out
+
+    markdown = await artifacts(dev_stack, "markdown", view["id"])
+    assert markdown.code == 0, markdown.err
+    assert markdown.out == "We agreed to ship the command line first. The page comes next.\n"
+    chunks = await artifacts(dev_stack, "chunks", view["id"], "--json")
+    assert chunks.code == 0, chunks.err
+    assert [chunk["text"] for chunk in json.loads(chunks.out)] == [
+        "We agreed to ship the command line first. The page comes next."
+    ]
+    pages = await artifacts(dev_stack, "pages", view["id"])
+    assert pages.code == 4  # a text file is not paged
+    assert "not a paged document" in pages.err
 
     listed = await artifacts(dev_stack, "list", "--status", "processed", "--json")
     assert listed.code == 0, listed.err

@@ -1,27 +1,20 @@
 """The web page in a real browser against the whole service as `make dev` runs it.
 
 A user's view: open ``/``, type an API key, choose a file and drop another, watch them become
-``processed`` in the list without reloading, then open its page: facts, summary, history
-and the link to its Temporal run. Screenshots land in ``test-artifacts/`` for humans.
+``processed`` in the list without reloading, then open its page: facts, summary, history,
+the link to its Temporal run, the text's language and its Markdown; a blank file's page
+leads with the ``no_text`` warning. Screenshots land in ``test-artifacts/`` for humans.
 """
 
 from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import (
-    Browser,
-    FilePayload,
-    Page,
-    Request,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import FilePayload, Page, Request, expect
 
 from infrastructure.config import Settings
 from tests.e2e.stack import DevStack
@@ -29,16 +22,6 @@ from tests.support import REPO_ROOT, make_settings
 
 pytestmark = pytest.mark.temporal
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 API_KEY = "e2e-test-key"
 # Angle brackets never reach the page (the domain sanitises filenames; browsers send double
 # quotes as %22), but ampersands and single quotes do: the page must show them as text.
@@ -55,37 +38,6 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts"
 def settings(tmp_path: Path) -> Settings:
     """SQLite only: the page talks to the API, which is the same on every event store."""
     return make_settings(tmp_path, "sqlite")
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the web page test needs Debian's chromium "
-            "(`make install` installs it, or `apt-get install chromium`)"
-        )
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1200, "height": 900})
-    page = await context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    yield page
-    await context.close()
-    assert not dialogs, f"the page opened dialogs (markup from a filename ran?): {dialogs}"
 
 
 async def screenshot(page: Page, tmp_path: Path, name: str) -> None:
@@ -159,7 +111,28 @@ async def test_a_file_uploaded_in_the_browser_is_watched_until_processed(
     )
     async with httpx.AsyncClient(timeout=10) as http:
         assert (await http.get(href)).status_code == 200  # the Temporal UI serves the run
+    # Its results: the text's language, the Markdown and chunks to download, no warning.
+    await expect(page.locator("#results")).to_contain_text("English (en)")
+    await expect(page.locator("#download-markdown")).to_be_visible()
+    await expect(page.locator("#download-chunks")).to_be_visible()
+    await expect(page.locator("#warnings")).to_be_hidden()
+    async with page.expect_download() as download:
+        await page.click("#download-markdown")
+    markdown = await download.value
+    assert markdown.suggested_filename == FILENAME.removesuffix(".txt") + ".md"
     await screenshot(page, tmp_path, "web-page-artifact.png")
+
+    # A file with nothing to read is processed, and its page says so before anything else.
+    await page.goto(f"{dev_stack.api_url}/")
+    blank = FilePayload(name="blank.txt", mimeType="text/plain", buffer=b" \n\n \n")
+    await page.set_input_files("#file-input", files=[blank])
+    blank_row = page.locator("#artifact-list tbody tr", has_text="blank.txt")
+    await expect(blank_row.locator("[data-status]")).to_have_attribute(
+        "data-status", "processed", timeout=60_000
+    )
+    await blank_row.locator("a").click()
+    await expect(page.locator("#warnings [data-warning='no_text']")).to_be_visible()
+    await expect(page.locator("#summary-section")).to_be_hidden()
 
     await page.goto(f"{dev_stack.api_url}/ui/artifacts/{uuid.uuid4()}")
     await expect(page.locator("#error")).to_contain_text("artifact_not_found")

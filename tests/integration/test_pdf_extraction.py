@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -15,8 +17,9 @@ import pytest
 
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.blobstore import LocalBlobStore
+from infrastructure.processing.document import DocumentWriter, WrittenDocument
 from infrastructure.processing.limits import MIB, ChildFailed, ProcessLimits
-from infrastructure.processing.pdf import PdfLimits, PdfProgress, PdfText, extract_pdf_text
+from infrastructure.processing.pdf import PdfLimits, PdfProgress, extract_pdf
 from infrastructure.processing.text import PAGE_END, read_text
 from tests import corpus
 
@@ -38,6 +41,16 @@ def no_parser_outlives_a_test() -> Iterator[None]:
     assert set(psutil.Process().children()) <= before
 
 
+@dataclass(frozen=True)
+class Extracted:
+    progress: PdfProgress
+    document: WrittenDocument
+
+    @property
+    def page_count(self) -> int:
+        return self.progress.page_count
+
+
 def extract(
     path: Path,
     store: LocalBlobStore,
@@ -45,22 +58,28 @@ def extract(
     limits: PdfLimits | None = None,
     resume_from: PdfProgress | None = None,
     heartbeat: Callable[[PdfProgress], None] = lambda progress: None,
-) -> PdfText:
-    with path.open("rb") as source:
-        return extract_pdf_text(
+) -> Extracted:
+    with path.open("rb") as source, DocumentWriter(store) as writer:
+        progress = extract_pdf(
             source,
+            writer,
             blob_store=store,
             limits=limits,
             resume_from=resume_from,
             heartbeat=heartbeat,
             scratch_dir=path.parent,
         )
+        return Extracted(progress, writer.finish())
 
 
-def pages_of(text: PdfText, store: LocalBlobStore) -> list[str]:
-    whole = read_text(store, text.text_locations, max_chars=10 * MIB)
+def pages_of(extracted: Extracted, store: LocalBlobStore) -> list[str]:
+    whole = read_text(store, extracted.document.text_locations, max_chars=10 * MIB)
     assert whole.endswith(PAGE_END)
     return whole.split(PAGE_END)[:-1]
+
+
+def stored_text(store: LocalBlobStore, *locations: str | None) -> str:
+    return read_text(store, [str(location) for location in locations], max_chars=10 * MIB)
 
 
 def stored_blobs(store: LocalBlobStore) -> list[Path]:
@@ -78,11 +97,21 @@ def test_every_pages_text_is_stored_in_order(tmp_path: Path, store: LocalBlobSto
     )
 
     assert pages_of(text, store) == [corpus.page_text(number) for number in range(1, 6)]
-    assert text.page_count == 5
-    assert len(text.text_locations) == 3
-    assert text.chars == sum(len(corpus.page_text(number)) + 1 for number in range(1, 6))
+    assert (text.page_count, text.document.page_count) == (5, 5)
+    assert text.document.char_count == sum(
+        len(corpus.page_text(number)) + 1 for number in range(1, 6)
+    )
     assert [progress.next_page for progress in heartbeats] == [2, 4, 5]
-    assert heartbeats[-1].text_locations == text.text_locations
+    # Each batch is stored, as JSON lines of its blocks, for a retry to resume from.
+    assert heartbeats[-1].block_locations == text.progress.block_locations
+    assert len(text.progress.block_locations) == 3
+    first_batch = stored_text(store, text.progress.block_locations[0]).splitlines()
+    assert [json.loads(line) for line in first_batch] == [
+        {"type": "page", "number": 1, "source": "text", "confidence": None},
+        {"type": "paragraph", "text": corpus.page_text(1)},
+        {"type": "page", "number": 2, "source": "text", "confidence": None},
+        {"type": "paragraph", "text": corpus.page_text(2)},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -169,8 +198,12 @@ def test_a_retry_resumes_after_the_last_page_batch_it_heartbeat(
 
     # Only pages 7 to 10 were parsed again, in two batches.
     assert [progress.next_page for progress in heartbeats] == [9, 10]
-    assert text.text_locations[:2] == resume_from.text_locations
+    assert text.progress.block_locations[:2] == resume_from.block_locations
     assert pages_of(text, store) == [corpus.page_text(number) for number in range(1, 11)]
+    whole = extract(path, store, limits=limits).document
+    for output in ("markdown_location", "chunks_location", "pages_location"):
+        resumed = stored_text(store, getattr(text.document, output))
+        assert resumed == stored_text(store, getattr(whole, output)), output
 
 
 def test_a_retry_after_the_last_batch_parses_no_page_again(
@@ -178,13 +211,36 @@ def test_a_retry_after_the_last_batch_parses_no_page_again(
 ) -> None:
     path = corpus.text_pdf(tmp_path, 4)
     done = extract(path, store)
-    progress = PdfProgress(done.page_count, done.page_count, done.text_locations, done.chars)
     heartbeats: list[PdfProgress] = []
 
-    again = extract(path, store, resume_from=progress, heartbeat=heartbeats.append)
+    again = extract(path, store, resume_from=done.progress, heartbeat=heartbeats.append)
 
-    assert again == done
+    assert again.progress == done.progress
+    assert stored_text(store, *again.document.text_locations) == stored_text(
+        store, *done.document.text_locations
+    )
     assert heartbeats == []
+
+
+def test_a_retry_whose_stored_batches_are_gone_starts_over(
+    tmp_path: Path, store: LocalBlobStore
+) -> None:
+    path = corpus.text_pdf(tmp_path, 4)
+    done = extract(path, store, limits=PdfLimits(page_batch=2))
+    for location in done.progress.block_locations:
+        store.delete(location)
+    heartbeats: list[PdfProgress] = []
+
+    again = extract(
+        path,
+        store,
+        limits=PdfLimits(page_batch=2),
+        resume_from=done.progress,
+        heartbeat=heartbeats.append,
+    )
+
+    assert [progress.next_page for progress in heartbeats] == [2, 4]
+    assert pages_of(again, store) == pages_of(done, store)
 
 
 def test_resuming_with_progress_of_another_document_is_worth_a_retry(
@@ -194,7 +250,7 @@ def test_resuming_with_progress_of_another_document_is_worth_a_retry(
         extract(
             corpus.text_pdf(tmp_path, 3),
             store,
-            resume_from=PdfProgress(page_count=12, next_page=2, text_locations=("00/x",)),
+            resume_from=PdfProgress(page_count=12, next_page=2),
         )
 
 
@@ -204,8 +260,10 @@ def test_resuming_with_progress_of_another_document_is_worth_a_retry(
         None,
         "garbage",
         {"next_page": 3},
-        {"page_count": 3, "next_page": 0, "text_locations": [], "chars": 0},
-        {"page_count": 3, "next_page": 4, "text_locations": [], "chars": 0},
+        {"page_count": 3, "next_page": 0, "block_locations": []},
+        {"page_count": 3, "next_page": 4, "block_locations": []},
+        # Progress as an earlier version heartbeat it (text batches, no blocks).
+        {"page_count": 3, "next_page": 2, "text_locations": ["00/x"], "chars": 10},
     ],
 )
 def test_heartbeat_details_without_usable_progress_start_over(details: object) -> None:

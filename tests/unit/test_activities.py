@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -263,10 +264,39 @@ def test_utf8_text_is_stored_as_a_text_blob_and_referenced(world: World, tmp_pat
         char_count=len(text),
         text_locations=facts.text_locations,
         details={"encoding": "utf-8", "truncated": False},
+        markdown_location=facts.markdown_location,
+        chunks_location=facts.chunks_location,
+        language=facts.language,
     )
     [location] = facts.text_locations
     assert location != request.storage_location
     assert world.text_at(facts.text_locations) == text
+    assert world.text_at([facts.markdown_location or ""]) == text
+    [chunk] = json.loads(world.text_at([facts.chunks_location or ""]))
+    assert chunk == {
+        "index": 0,
+        "text": text.strip(),
+        "headings": [],
+        "pages": None,
+        "chars": len(text.strip()),
+    }
+
+
+def test_text_is_stored_paragraph_by_paragraph_with_its_language(
+    world: World, tmp_path: Path
+) -> None:
+    text = (
+        "Temporal records every step of a workflow in its history.\n"
+        "A worker that crashes is replaced, and the workflow goes on.\n\n"
+        "Activities are retried until they succeed or their retries run out.\n"
+    )
+    request = world.upload(corpus.text_file(tmp_path, text, encoding="utf-8").read_bytes())
+
+    facts = world.extract(request)
+
+    assert world.text_at(facts.text_locations) == text
+    assert facts.language == "en"
+    assert facts.warnings == []
 
 
 def test_latin1_text_is_detected_and_stored_as_utf8(world: World, tmp_path: Path) -> None:
@@ -289,72 +319,156 @@ def test_text_over_the_bound_is_cut_and_marked_truncated(
     facts = world.extract(world.upload(TEXT))
 
     assert facts.details["truncated"] is True
-    assert world.text_at(facts.text_locations) == TEXT[:10].decode()
-    assert facts.char_count == 10
+    assert facts.warnings == ["truncated"]
+    # An unpaged document's text ends with a line break.
+    assert world.text_at(facts.text_locations) == TEXT[:10].decode() + "\n"
+    assert facts.char_count == 11
 
 
-def test_an_image_gives_its_dimensions_and_format_and_no_text(world: World, tmp_path: Path) -> None:
+def test_an_empty_text_file_is_processed_with_no_text_and_no_text_blob(
+    world: World, tmp_path: Path
+) -> None:
+    request = world.upload(b"\n  \n")
+
+    facts = world.extract(request)
+
+    assert (facts.char_count, facts.text_locations, facts.warnings) == (0, [], ["no_text"])
+    assert facts.language is None
+    assert json.loads(world.text_at([facts.chunks_location or ""])) == []
+
+
+def test_a_markdown_file_keeps_its_headings_lists_and_tables(world: World, tmp_path: Path) -> None:
+    markdown = "# Title\n\nSome text.\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    request = world.upload(markdown.encode())
+    inspection = world.inspect(request)
+    # libmagic calls Markdown text/plain; the type a newer magic database reports is tried.
+    job = Extraction(
+        artifact_id=request.artifact_id,
+        storage_location=request.storage_location,
+        mime_type="text/markdown",
+        kind=inspection.kind,
+    )
+
+    facts = world.env.run(world.activities.extract_content, job)
+
+    assert world.text_at([facts.markdown_location or ""]) == markdown
+
+
+def test_an_image_gives_its_dimensions_and_format_and_warns_of_no_text(
+    world: World, tmp_path: Path
+) -> None:
     request = world.upload(corpus.png_image(tmp_path, width=64, height=32).read_bytes())
-    blobs_before = set(world.blobs.blobs)
 
     facts = world.extract(request)
 
     assert facts == ContentFacts(
         mime_type="image/png",
         kind="image",
-        page_count=None,
+        page_count=1,
         char_count=0,
         text_locations=[],
         details={"width": 64, "height": 32, "format": "PNG", "mode": "RGB"},
+        markdown_location=facts.markdown_location,
+        chunks_location=facts.chunks_location,
+        pages_location=facts.pages_location,
+        warnings=["no_text"],
     )
-    assert set(world.blobs.blobs) == blobs_before
+    assert json.loads(world.text_at([facts.pages_location or ""])) == [
+        {"number": 1, "source": "none", "confidence": None, "chars": 0}
+    ]
+    assert world.text_at([facts.markdown_location or ""]) == "<!-- page 1 -->\n"
 
 
 def test_a_damaged_image_fails_permanently_as_corrupt(world: World, tmp_path: Path) -> None:
     request = world.upload(corpus.truncated_png(tmp_path).read_bytes())
+    blobs_before = set(world.blobs.blobs)
 
     with pytest.raises(ApplicationError) as excinfo:
         world.extract(request)
 
     assert permanent_failure_of(excinfo) == ("corrupt", True)
+    assert set(world.blobs.blobs) == blobs_before
 
 
-def test_a_pdf_has_its_pages_text_stored_batch_by_batch_with_heartbeats(
+def test_a_pdf_has_its_pages_stored_batch_by_batch_with_heartbeats(
     make_world: Callable[..., World], tmp_path: Path
 ) -> None:
     world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=2)))
     request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
+    blobs_before = set(world.blobs.blobs)
 
     facts = world.extract(request)
 
     pages = [corpus.page_text(number) for number in (1, 2, 3)]
     assert (facts.mime_type, facts.kind, facts.page_count) == ("application/pdf", "pdf", 3)
     assert facts.char_count == sum(len(page) + 1 for page in pages)
-    assert len(facts.text_locations) == 2
     assert world.text_at(facts.text_locations).split(PAGE_END)[:-1] == pages
+    assert json.loads(world.text_at([facts.pages_location or ""])) == [
+        {"number": number, "source": "text", "confidence": None, "chars": len(page)}
+        for number, page in enumerate(pages, start=1)
+    ]
+    assert "<!-- page 3 -->\n\nPage 3 of the corpus." in world.text_at(
+        [facts.markdown_location or ""]
+    )
     # One heartbeat per stored batch (and, on a slow machine, repeats while parsing).
     assert sorted({beat["next_page"] for beat in world.heartbeats} - {0}) == [2, 3]
-    assert world.heartbeats[-1]["text_locations"] == facts.text_locations
+    # The batches were kept for a retry only: what stays is the outputs.
+    outputs = {*facts.text_locations, facts.markdown_location, facts.chunks_location}
+    assert set(world.blobs.blobs) - blobs_before == outputs | {facts.pages_location}
+
+
+class WorkerLost(Exception):
+    """Stands for the worker dying mid-activity."""
 
 
 def test_a_retried_pdf_extraction_resumes_after_its_last_heartbeat(
     make_world: Callable[..., World], tmp_path: Path
 ) -> None:
     world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=2)))
-    request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
-    first = world.extract(request)
-    after_first_batch = next(beat for beat in world.heartbeats if beat["next_page"] == 2)
-    blobs_before = set(world.blobs.blobs)
-    world.env.info = dataclasses.replace(
-        world.env.info, attempt=2, heartbeat_details=[after_first_batch]
-    )
+    request = world.upload(corpus.text_pdf(tmp_path, 5).read_bytes())
+    whole = world.extract(request)
+
+    def die_after_the_first_batch(*details: Any) -> None:
+        world.heartbeats.extend(details)
+        if any(isinstance(beat, dict) and beat["next_page"] == 2 for beat in details):
+            raise WorkerLost
+
+    world.env.on_heartbeat = die_after_the_first_batch
+    with pytest.raises(WorkerLost):
+        world.extract(request)
+    [last] = [beat for beat in world.heartbeats if beat["next_page"] == 2]
+    world.env.on_heartbeat = lambda *details: world.heartbeats.extend(details)
+    world.env.info = dataclasses.replace(world.env.info, attempt=2, heartbeat_details=[last])
+    world.heartbeats.clear()
 
     retried = world.extract(request)
 
-    assert retried.text_locations[0] == first.text_locations[0]
-    assert len(set(world.blobs.blobs) - blobs_before) == 1
-    assert (retried.page_count, retried.char_count) == (first.page_count, first.char_count)
+    assert sorted({beat["next_page"] for beat in world.heartbeats} - {0}) == [4, 5]
+    assert world.heartbeats[-1]["block_locations"][0] == last["block_locations"][0]
+    assert (retried.page_count, retried.char_count) == (whole.page_count, whole.char_count)
+    for outputs in ("text_locations", "markdown_location", "chunks_location", "pages_location"):
+        locations = getattr(retried, outputs), getattr(whole, outputs)
+        texts = [
+            world.text_at(location if isinstance(location, list) else [location])
+            for location in locations
+        ]
+        assert texts[0] == texts[1], outputs
+
+
+def test_a_retry_whose_stored_batches_are_gone_starts_over(
+    make_world: Callable[..., World], tmp_path: Path
+) -> None:
+    world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=2)))
+    request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
+    first = world.extract(request)
+    # The first attempt finished (and deleted its batches) but its completion was lost.
+    last = world.heartbeats[-1]
+    world.env.info = dataclasses.replace(world.env.info, attempt=2, heartbeat_details=[last])
+
+    retried = world.extract(request)
+
     assert world.text_at(retried.text_locations) == world.text_at(first.text_locations)
+    assert sorted({beat["next_page"] for beat in world.heartbeats} - {0}) == [2, 3]
 
 
 @pytest.mark.parametrize(
@@ -587,6 +701,34 @@ async def test_content_facts_cross_temporal_with_their_types_intact() -> None:
         "width": int,
         "animated": bool,
     }
+
+
+async def test_structured_outputs_cross_temporal_and_old_results_still_decode() -> None:
+    facts = ContentFacts(
+        mime_type="application/pdf",
+        kind="pdf",
+        page_count=2,
+        char_count=0,
+        markdown_location="aa/md",
+        chunks_location="bb/chunks",
+        pages_location="cc/pages",
+        language="de",
+        warnings=["no_text"],
+    )
+    converter = DataConverter.default
+    # A result an earlier version returned, recorded in a workflow history.
+    old = b'{"mime_type": "text/plain", "kind": "text", "page_count": null, "char_count": 3}'
+
+    [received] = await converter.decode(await converter.encode([facts]), [ContentFacts])
+    [payload] = await converter.encode([{}])
+    payload.data = old
+    [decoded_old] = await converter.decode([payload], [ContentFacts])
+
+    assert received == facts
+    assert decoded_old == ContentFacts(
+        mime_type="text/plain", kind="text", page_count=None, char_count=3
+    )
+    assert (decoded_old.warnings, decoded_old.markdown_location) == ([], None)
 
 
 def test_every_line_an_activity_logs_names_the_artifact_and_the_workflow(world: World) -> None:

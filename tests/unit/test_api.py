@@ -197,6 +197,9 @@ async def test_an_uploaded_artifact_shows_what_was_received(client: httpx.AsyncC
         "self": location,
         "content": f"{location}/content",
         "text": None,
+        "markdown": None,
+        "chunks": None,
+        "pages": None,
         "reprocess": f"{location}/reprocess",
         "cancel": f"{location}/cancel",
         "temporal": f"http://temporal.test:8080/namespaces/{NAMESPACE}/workflows/"
@@ -256,6 +259,8 @@ async def test_a_processed_artifact_shows_its_results_summary_history_and_links(
         "page_count": None,
         "char_count": 14,
         "details": {"encoding": "utf-8", "truncated": False},
+        "language": None,
+        "warnings": [],
     }
     assert view["results"]["details"]["truncated"] is False
     assert view["summary"] == {

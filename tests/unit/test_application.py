@@ -430,3 +430,112 @@ def test_the_last_written_position_follows_every_stored_write(
 
     assert positions == [1, 2, 2, 4, 5]
     assert app.last_written_position == app.recorder.max_notification_id()
+
+
+# --- Events recorded before the structured outputs (ArtifactProcessed version 1) -----------
+
+
+def store_version_1_processed(app: ArtifactsApplication, artifact_id: UUID) -> None:
+    """Appends an ``ArtifactProcessed`` in the shape version 1 stored it: no structured
+    outputs, no language, no warnings, and no ``class_version`` in its state."""
+    artifact = app.get_artifact(artifact_id)
+    artifact.record_processed(
+        run=0,
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=5,
+        text_locations=["ab/abc"],
+        details={"encoding": "utf-8"},
+    )
+    [event] = artifact.collect_events()
+    stored = app.mapper.to_stored_event(event)
+    state = app.mapper.transcoder.decode(stored.state)
+    for added in ("markdown_location", "chunks_location", "pages_location", "language"):
+        del state[added]
+    del state["warnings"]
+    del state["class_version"]
+    app.recorder.insert_events(
+        [
+            type(stored)(
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                state=app.mapper.transcoder.encode(state),
+            )
+        ]
+    )
+
+
+def test_a_processed_event_stored_before_the_structured_outputs_still_loads(
+    app: ArtifactsApplication,
+) -> None:
+    artifact_id = upload(app)
+    app.record_processing_started(artifact_id, run=0, workflow_id="wf")
+    store_version_1_processed(app, artifact_id)
+
+    artifact = app.get_artifact(artifact_id)
+
+    assert artifact.status is ArtifactStatus.PROCESSED
+    assert (artifact.char_count, artifact.text_locations) == (5, ["ab/abc"])
+    assert (artifact.markdown_location, artifact.chunks_location, artifact.pages_location) == (
+        None,
+        None,
+        None,
+    )
+    assert (artifact.language, artifact.warnings) == (None, [])
+
+
+def test_a_result_records_its_structured_outputs_language_and_warnings(
+    app: ArtifactsApplication,
+) -> None:
+    artifact_id = upload(app)
+    app.record_processing_started(artifact_id, run=0, workflow_id="wf")
+    facts = ContentFacts(
+        mime_type="image/png",
+        kind="image",
+        page_count=1,
+        char_count=0,
+        markdown_location="aa/md",
+        chunks_location="bb/chunks",
+        pages_location="cc/pages",
+        language=None,
+        warnings=["no_text"],
+    )
+
+    app.record_processing_result(artifact_id, run=0, facts=facts)
+
+    artifact = app.get_artifact(artifact_id)
+    assert (artifact.markdown_location, artifact.chunks_location, artifact.pages_location) == (
+        "aa/md",
+        "bb/chunks",
+        "cc/pages",
+    )
+    assert artifact.warnings == ["no_text"]
+    [stored] = [
+        event
+        for event in app.recorder.select_events(artifact_id)
+        if event.topic.endswith("ArtifactProcessed")
+    ]
+    assert app.mapper.transcoder.decode(stored.state)["class_version"] == 2
+
+
+def test_reprocessing_forgets_the_previous_runs_outputs_and_warnings(
+    app: ArtifactsApplication,
+) -> None:
+    artifact_id = upload(app)
+    app.record_processing_started(artifact_id, run=0, workflow_id="wf")
+    facts = ContentFacts(
+        mime_type="text/plain",
+        kind="text",
+        page_count=None,
+        char_count=0,
+        markdown_location="aa/md",
+        warnings=["no_text"],
+    )
+    app.record_processing_result(artifact_id, run=0, facts=facts)
+
+    app.request_reprocessing(artifact_id)
+
+    artifact = app.get_artifact(artifact_id)
+    assert (artifact.markdown_location, artifact.warnings, artifact.language) == (None, [], None)

@@ -9,7 +9,16 @@ import pytest
 
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.blobstore import LocalBlobStore
-from infrastructure.processing.text import DecodedText, decode_text, read_text, store_text
+from infrastructure.processing.blocks import check_block
+from infrastructure.processing.text import (
+    DecodedText,
+    decode_text,
+    markdown_blocks,
+    paragraphs,
+    read_text,
+    store_text,
+    text_blocks,
+)
 from tests import corpus
 
 FRENCH = "Le cœur a ses raisons. Crème brûlée, façade, à bientôt, déjà vu.\n"
@@ -110,3 +119,61 @@ def test_stored_text_reads_back_across_blobs(tmp_path: Path) -> None:
     )
     assert read_text(store, [first.location, second.location], max_chars=8) == "Köln, ca"
     assert first.size == len("Köln, ".encode())
+
+
+# --- Text as blocks ---------------------------------------------------------------------
+
+
+def test_paragraphs_are_what_blank_lines_separate() -> None:
+    text = "\nFirst line,\nsame paragraph.\n\n \t \n\nSecond.\r\n\r\nThird.\n\n\n"
+
+    assert list(paragraphs(text)) == ["First line,\nsame paragraph.", "Second.", "Third."]
+
+
+def test_plain_text_is_paragraph_blocks() -> None:
+    blocks = [check_block(block) for block in text_blocks("One.\n\nTwo.")]
+
+    assert blocks == [{"type": "paragraph", "text": "One."}, {"type": "paragraph", "text": "Two."}]
+
+
+def test_markdown_headings_lists_tables_and_fences_become_blocks() -> None:
+    markdown = (
+        "# Title #\n"
+        "Text on\ntwo lines.\n"
+        "## Steps\n"
+        "1. first\n"
+        "   - detail\n"
+        "2) second\n"
+        "\n"
+        "| Name | Value |\n"
+        "|:-----|------:|\n"
+        "| a\\|b | 1 |\n"
+        "\n"
+        "```\n"
+        "# a comment, not a heading\n"
+        "```\n"
+        "#hashtag is text\n"
+    )
+
+    blocks = [check_block(block) for block in markdown_blocks(markdown)]
+
+    assert blocks == [
+        {"type": "heading", "level": 1, "text": "Title"},
+        {"type": "paragraph", "text": "Text on\ntwo lines."},
+        {"type": "heading", "level": 2, "text": "Steps"},
+        {"type": "list_item", "text": "first", "ordered": True, "depth": 0},
+        {"type": "list_item", "text": "detail", "ordered": False, "depth": 1},
+        {"type": "list_item", "text": "second", "ordered": True, "depth": 0},
+        {"type": "table", "rows": [["Name", "Value"], ["a|b", "1"]]},
+        {"type": "paragraph", "text": "# a comment, not a heading"},
+        {"type": "paragraph", "text": "#hashtag is text"},
+    ]
+
+
+def test_reading_markdown_takes_linear_time_on_hostile_lines() -> None:
+    # Patterns that backtrack over runs of spaces would take hours on these.
+    hostile = "|\n" + " " * 200_000 + "\n# a" + " " * 200_000 + "b\n- " + " " * 200_000 + "\n"
+
+    blocks = list(markdown_blocks(hostile * 5))
+
+    assert [block["type"] for block in blocks][:2] == ["paragraph", "heading"]

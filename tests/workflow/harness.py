@@ -8,6 +8,7 @@ registered under the same name.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -137,6 +138,15 @@ def activities_scheduled(history: WorkflowHistory) -> list[str]:
     """The names of the activities a run scheduled, in order."""
     return [
         event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def step_summaries(history: WorkflowHistory) -> list[str]:
+    """What each scheduled activity says it does in the Temporal UI, in order."""
+    return [
+        json.loads(event.user_metadata.summary.data)
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -62,6 +61,7 @@ from tests.workflow.harness import (
     activities_scheduled,
     activity_attempts,
     run_scenario,
+    step_summaries,
 )
 
 DEADLINE = 10.0  # seconds of wall time a wait for a stand-in may take
@@ -167,6 +167,7 @@ async def test_a_text_file_is_processed_with_its_facts_and_a_summary(
         page_count=None,
         char_count=len(TEXT),
         has_summary=True,
+        language="en",
     )
     assert activities_scheduled(history) == [
         RECORD_PROCESSING_STARTED,
@@ -241,6 +242,49 @@ async def test_an_image_is_processed_with_its_facts_and_no_summary(
     assert artifact.details == {"width": 64, "height": 32, "format": "PNG", "mode": "RGB"}
     assert artifact.text_locations == []
     assert artifact.summary is None
+    # No OCR yet: an image has no text, and says so.
+    assert outcome.warnings == artifact.warnings == ["no_text"]
+
+
+async def test_an_empty_text_file_ends_processed_with_no_text_and_no_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.text_file(tmp_path, "\n\n", encoding="utf-8").read_bytes())
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+
+    assert (outcome.status, outcome.char_count, outcome.has_summary) == ("processed", 0, False)
+    assert (outcome.warnings, outcome.language) == (["no_text"], None)
+    assert SUMMARIZE_TEXT not in activities_scheduled(history)
+    assert harness.summarizer.texts == []
+    # What the Temporal UI shows for the step that records the result.
+    assert "no text found (no_text), so no summary" in step_summaries(history)[-1]
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert (artifact.status, artifact.warnings) == (ArtifactStatus.PROCESSED, ["no_text"])
+    assert artifact.summary is None
+    assert artifact.markdown_location is not None
+    assert artifact.chunks_location is not None
+
+
+async def test_a_result_with_text_records_its_structured_outputs(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.text_pdf(tmp_path, 2).read_bytes(), filename="paper.pdf")
+
+    async with harness.worker():
+        await (await harness.start(request)).result()
+
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert artifact.warnings == []
+    markdown = harness.blobs.blobs[artifact.markdown_location or ""].decode()
+    assert markdown.startswith("<!-- page 1 -->\n\nPage 1 of the corpus.")
+    chunks = json.loads(harness.blobs.blobs[artifact.chunks_location or ""])
+    assert [chunk["pages"] for chunk in chunks] == [[1, 2]]
+    pages = json.loads(harness.blobs.blobs[artifact.pages_location or ""])
+    assert [page["number"] for page in pages] == [1, 2]
 
 
 async def test_a_summary_refused_for_good_still_ends_processed_without_one(
@@ -506,12 +550,7 @@ async def test_a_run_started_without_an_artifact_id_upserts_nothing_and_is_proce
 
 
 def test_each_activity_says_what_it_did_in_the_ui() -> None:
-    summaries = [
-        json.loads(metadata.summary.data)
-        for event in recorded("processed_pdf").events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        for metadata in [event.user_metadata]
-    ]
+    summaries = step_summaries(recorded("processed_pdf"))
 
     assert summaries[0] == "record that run 0 started"
     assert summaries[1].startswith("verify and sniff paper.pdf")

@@ -1,5 +1,5 @@
-"""``/artifacts``: upload a file, list artifacts, see one, download it and its text, reprocess,
-cancel.
+"""``/artifacts``: upload a file, list artifacts, see one (with links to its results),
+reprocess, cancel.
 
 Routes stay thin: they call the application and raise its errors; ``problems.py`` answers
 them. The upload and the list are ``async`` (the upload streams; the list waits for the
@@ -245,6 +245,9 @@ def _links_of(request: Request, artifact: Artifact, options: ApiOptions) -> Arti
         self=path,
         content=f"{path}/content",
         text=f"{path}/text" if artifact.text_locations else None,
+        markdown=f"{path}/markdown" if artifact.markdown_location else None,
+        chunks=f"{path}/chunks" if artifact.chunks_location else None,
+        pages=f"{path}/pages" if artifact.pages_location else None,
         reprocess=f"{path}/reprocess",
         cancel=f"{path}/cancel",
         temporal=f"{base}/namespaces/{namespace}/workflows/{workflow_id}",

@@ -17,6 +17,16 @@ const REASONS = {
   parser_killed: "the parser was killed from outside on every attempt",
 };
 
+// What a result's warning means, for whoever reads the page.
+const WARNINGS = {
+  no_text:
+    "No text was found in this document, not even by OCR: it is blank, a picture, or a " +
+    "scan too faint to read. It is processed, but its text, Markdown and chunks are " +
+    "empty and it has no summary.",
+};
+// Where a page's text came from (GET /artifacts/{id}/pages).
+const SOURCES = { text: "text layer", ocr: "OCR", none: "nothing legible" };
+
 function apiKey() {
   return localStorage.getItem(KEY_STORAGE) || "";
 }
@@ -80,6 +90,11 @@ function formatSize(bytes) {
     unit += 1;
   }
   return (unit ? value.toFixed(1) : value) + " " + units[unit];
+}
+
+function stem(filename) {
+  const dot = filename.lastIndexOf(".");
+  return dot > 0 ? filename.slice(0, dot) : filename;
 }
 
 function formatTime(iso) {
@@ -239,6 +254,57 @@ async function download(url, fallbackName) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
+function languageName(code) {
+  // "English (en)" in the reader's own language, where the browser knows the code.
+  try {
+    const names = new Intl.DisplayNames([navigator.language || "en"], { type: "language" });
+    const name = names.of(code);
+    return name && name !== code ? name + " (" + code + ")" : code;
+  } catch {
+    return code;
+  }
+}
+
+function renderWarnings(warnings) {
+  const box = document.getElementById("warnings");
+  box.hidden = warnings.length === 0;
+  box.replaceChildren(
+    ...warnings.map((warning) => {
+      const line = el("p");
+      line.dataset.warning = warning;
+      line.append(el("strong", warning), " ", WARNINGS[warning] || "");
+      return line;
+    })
+  );
+}
+
+function renderPages(pages) {
+  const counts = { text: 0, ocr: 0, none: 0 };
+  let confidence = 0;
+  for (const page of pages) {
+    counts[page.source] = (counts[page.source] || 0) + 1;
+    if (page.source === "ocr" && page.confidence !== null) confidence += page.confidence;
+  }
+  const parts = [counts.text + " from the text layer", counts.ocr + " by OCR"];
+  if (counts.ocr) parts[1] += " (mean confidence " + (confidence / counts.ocr).toFixed(0) + ")";
+  parts.push(counts.none + " with nothing legible");
+  document.getElementById("pages-summary").textContent = "(" + parts.join(", ") + ")";
+  document.querySelector("#pages tbody").replaceChildren(
+    ...pages.map((page) => {
+      const row = el("tr");
+      row.dataset.source = page.source;
+      row.append(
+        el("td", page.number),
+        el("td", SOURCES[page.source] || page.source, "source-" + page.source),
+        el("td", page.confidence === null ? "" : page.confidence.toFixed(1)),
+        el("td", page.chars)
+      );
+      return row;
+    })
+  );
+  document.getElementById("pages-section").hidden = false;
+}
+
 function renderArtifact(view) {
   document.title = view.filename + " · Artifacts";
   document.getElementById("filename").textContent = view.filename;
@@ -285,6 +351,7 @@ function renderArtifact(view) {
       ["kind", r.kind],
       ["pages", r.page_count],
       ["characters", r.char_count],
+      ["language", r.language ? languageName(r.language) : "not detected"],
       ...Object.entries(r.details).map(([key, value]) => [key, String(value)]),
     ]);
   }
@@ -297,7 +364,11 @@ function renderArtifact(view) {
     })
   );
 
+  renderWarnings(view.results ? view.results.warnings : []);
   document.getElementById("download-text").hidden = !view.links.text;
+  document.getElementById("download-markdown").hidden = !view.links.markdown;
+  document.getElementById("download-chunks").hidden = !view.links.chunks;
+  if (!view.links.pages) document.getElementById("pages-section").hidden = true;
   document.getElementById("reprocess").hidden = !FINAL_STATUSES.includes(view.status);
   document.getElementById("cancel").hidden = FINAL_STATUSES.includes(view.status);
 }
@@ -318,6 +389,14 @@ function artifactPage() {
   document.getElementById("download-text").addEventListener("click", () =>
     download(url + "/text", "text.txt").catch(showError)
   );
+  document.getElementById("download-markdown").addEventListener("click", () =>
+    download(url + "/markdown", "document.md").catch(showError)
+  );
+  document.getElementById("download-chunks").addEventListener("click", () =>
+    download(url + "/chunks", stem(view ? view.filename : "document") + ".chunks.json").catch(
+      showError
+    )
+  );
   document.getElementById("reprocess").addEventListener("click", async () => {
     const response = await fetch(url + "/reprocess", { method: "POST", headers: authHeaders() });
     if (!response.ok) return showError(new Error(await problem(response)));
@@ -329,11 +408,21 @@ function artifactPage() {
     if (!response.ok) return showError(new Error(await problem(response)));
   });
 
+  // The page facts of the run shown, fetched once it has them.
+  let pagesOfRun = null;
+  const showPages = async () => {
+    if (!view.links.pages || pagesOfRun === view.run) return;
+    pagesOfRun = view.run;
+    renderPages(await getJson(view.links.pages));
+  };
+
   const poll = async () => {
     try {
       view = await getJson(url);
       error.hidden = true;
       renderArtifact(view);
+      if (!view.links.pages) pagesOfRun = null;
+      await showPages();
       // Keep watching until the run is over; a finished artifact changes only on request.
       return !FINAL_STATUSES.includes(view.status);
     } catch (err) {
