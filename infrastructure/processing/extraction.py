@@ -19,7 +19,7 @@ from application.ports import BlobStore, ContentFacts
 from application.processing import ContentKind, ContentWarning
 from infrastructure.processing.blocks import BadBlock, check_block
 from infrastructure.processing.document import DocumentWriter, WrittenDocument
-from infrastructure.processing.image import inspect_image
+from infrastructure.processing.image import extract_image
 from infrastructure.processing.limits import ChildFailed
 from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.pdf import PdfProgress, extract_pdf
@@ -49,20 +49,26 @@ Extractor: TypeAlias = Callable[[ExtractionJob, DocumentWriter], Details]
 
 
 def extract_pdf_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
-    """PDF: the text layer of each page (``pdf.py``), resumable batch by batch."""
+    """PDF: each page's text layer, or OCR where it has none worth keeping (``pdf.py``),
+    resumable batch by batch."""
     progress = extract_pdf(
         job.source,
         writer,
         blob_store=job.blob_store,
         limits=job.options.pdf,
+        ocr=job.options.ocr,
         resume_from=PdfProgress.from_details(job.resume_from),
         heartbeat=lambda progress: job.heartbeat(progress.to_details()),
     )
+    details: Details = {}
+    if progress.ocr_timed_out:
+        writer.warn(ContentWarning.OCR_TIMEOUT)
+        details["ocr_timed_out_pages"] = _pages(progress.ocr_timed_out)
     # The writer has every block: the batches were only kept for a retry to resume from
     # (one that finds them gone starts over).
     for location in progress.block_locations:
         job.blob_store.delete(location)
-    return {}
+    return details
 
 
 def extract_text_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
@@ -78,15 +84,27 @@ def extract_text_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
 
 
 def extract_image_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
-    """Images: their facts from the header, and one page with no text (yet: no OCR)."""
-    image = inspect_image(job.source, max_pixels=job.options.image_max_pixels)
-    writer.add({"type": "page", "number": 1, "source": "none", "confidence": None})
-    return {
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "mode": image.mode,
-    }
+    """Images: their facts, and each frame OCRed as a page, in the limited child
+    (``image.py``). A retry starts over: an image is read in one go."""
+    image = extract_image(
+        job.source,
+        limits=job.options.pdf.process,
+        ocr=job.options.ocr,
+        on_block=writer.add,
+        max_pixels=job.options.image_max_pixels,
+        max_frames=job.options.image_max_frames,
+        heartbeat=job.heartbeat,
+    )
+    details: Details = dict(image.facts.to_details())
+    if image.timed_out_pages:
+        writer.warn(ContentWarning.OCR_TIMEOUT)
+        details["ocr_timed_out_pages"] = _pages(image.timed_out_pages)
+    return details
+
+
+def _pages(numbers: tuple[int, ...]) -> str:
+    """Page numbers as a detail: "3,7" (a detail is a string, a number or a flag)."""
+    return ",".join(str(number) for number in numbers)
 
 
 EXTRACTORS: dict[ContentKind, Extractor] = {

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.blocks import BadBlock, Block, check_block
 from infrastructure.processing.limits import ChildFailed, Json, ProcessLimits, run_limited
-from infrastructure.processing.ocr import Budget, OcrOptions, page_allowance, page_blocks
+from infrastructure.processing.ocr import Budget, OcrOptions, page_allowance, page_and_paragraphs
 from infrastructure.processing.options import DEFAULT_MAX_PIXELS
 
 # The formats the service accepts (application.processing.IMAGE_TYPES); Pillow tries
@@ -176,7 +176,10 @@ def read_frames(
                     again.verify()
             for index in range(start_frame, frames):
                 if options.mode == "off":
-                    yield {"frame": index, "blocks": page_blocks(index + 1, "none", None, [])}
+                    yield {
+                        "frame": index,
+                        "blocks": page_and_paragraphs(index + 1, "none", None, []),
+                    }
                     continue
                 if index > start_frame and not budget.allows(page_allowance(options)):
                     yield {"stopped_at": index}
@@ -192,7 +195,9 @@ def read_frames(
                 source = "ocr" if page.paragraphs else "none"
                 yield {
                     "frame": index,
-                    "blocks": page_blocks(index + 1, source, page.confidence, page.paragraphs),
+                    "blocks": page_and_paragraphs(
+                        index + 1, source, page.confidence, page.paragraphs
+                    ),
                     "timed_out": page.timed_out,
                 }
     except Image.DecompressionBombError as err:

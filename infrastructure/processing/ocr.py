@@ -433,7 +433,7 @@ def page_allowance(options: OcrOptions) -> float:
     return options.page_timeout_seconds * 1.25 + 2.0
 
 
-def page_blocks(
+def page_and_paragraphs(
     number: int, source: str, confidence: float | None, paragraphs: list[str]
 ) -> list[Json]:
     """The ``page`` block of page ``number`` and a ``paragraph`` block for each paragraph."""
@@ -458,10 +458,13 @@ class PageRead:
     ocred: bool = False
 
 
-def read_pdf_page(pdfium: Any, page: Any, text: str, options: OcrOptions) -> PageRead:
+def read_pdf_page(
+    pdfium: Any, page: Any, text: str, options: OcrOptions, *, ocr_allowed: bool = True
+) -> PageRead | None:
     """Decides, in the child, how a PDF page's content is had: its own text layer when it
     is good (``text_layer_problem``), else OCR of the page rendered (``mode`` "auto");
-    always OCR ("force"); never ("off")."""
+    always OCR ("force"); never ("off"). None when the page needs OCR and ``ocr_allowed``
+    is false (the child's limits would not see it through)."""
     has_text = bool(text.strip())
     if options.mode == "off":
         return PageRead(source="text" if has_text else "none")
@@ -472,6 +475,8 @@ def read_pdf_page(pdfium: Any, page: Any, text: str, options: OcrOptions) -> Pag
         problem = text_layer_problem(text, image_coverage=images.coverage)
         if problem is None:
             return PageRead(source="text")
+    if not ocr_allowed:
+        return None
     pixels, width, height, dpi = render_page(page, options, dpi=images.render_dpi(options))
     ocr = recognise(pixels, width, height, dpi=dpi, options=options)
     del pixels

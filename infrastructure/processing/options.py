@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from application.processing import SUPPORTED_TYPES
-from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.chunks import DEFAULT_CHUNK_CHARS
+from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the

@@ -3,7 +3,8 @@ second page declares 10¹⁰ pixels, a TIFF of 5000 pages, a truncated PNG. Each
 the image parser's child process before any pixel of it is decoded (the frames are counted
 only up to ``IMAGE_MAX_FRAMES``, each frame's size checked before it is read) and recorded
 as ``failed`` with its reason after exactly one attempt of the extract activity; the
-Temporal worker never dies and then OCRs a good scan.
+Temporal worker never dies, then OCRs a good scan, and records a scan of grey noise as
+``processed`` with the ``no_text`` warning (never a silent empty success).
 """
 
 from __future__ import annotations
@@ -79,19 +80,22 @@ async def test_hostile_images_fail_with_a_reason_in_one_attempt_and_the_worker_l
                 psutil.Process(worker.pid).create_time() == started_at
             )
             good_id = await upload_file(http, "scan.png", good_scan())
-        good_s = await wait_all_processed(settings, [good_id], timeout=300)
+            noise = corpus.blank_scan_pdf(tmp_path, noise=True).read_bytes()
+            noise_id = await upload_file(http, "noise.pdf", noise)
+        good_s = await wait_all_processed(settings, [good_id, noise_id], timeout=300)
         runs = await runs_per_workflow(client, stack.task_queue)
         app = reader(settings)
         try:
             good = app.get_artifact(good_id)
+            illegible = app.get_artifact(noise_id)
         finally:
             app.close()
     good_text = read_text(default_blob_store(settings), good.text_locations, max_chars=10_000)
 
-    all_ids = [*ids.values(), good_id]
+    all_ids = [*ids.values(), good_id, noise_id]
     result = figures("12-hostile-images", settings, all_ids, runs, len(all_ids), good_s)
     reasons = {name: artifacts[i].failure_reason for name, i in ids.items()}
-    result.extra = f"worker_pid_unchanged={same_worker} good_scan_after={good_s:.1f}s"
+    result.extra = f"worker_pid_unchanged={same_worker} good_scans_after={good_s:.1f}s"
     result.print()
     for name, attempt in attempts.items():
         print(
@@ -102,5 +106,7 @@ async def test_hostile_images_fail_with_a_reason_in_one_attempt_and_the_worker_l
     assert {(a.attempt, a.outcome) for a in attempts.values()} == {(1, "failed")}
     assert same_worker
     assert GOOD_TEXT in good_text
+    assert good.warnings == []
+    assert (illegible.char_count, illegible.warnings) == (0, ["no_text"])
     assert result.runs == len(all_ids)
     assert result.duplicates == 0

@@ -229,6 +229,10 @@ def test_a_scanned_pdf_page_is_ocred_and_a_born_digital_one_keeps_its_text(
             pdfium, born_digital[0], corpus.page_text(1), OcrOptions(mode="force")
         )
 
+    assert kept is not None
+    assert read is not None
+    assert off is not None
+    assert forced is not None
     assert (kept.source, kept.ocred) == ("text", False)
     assert read.source == "ocr"
     assert read.ocred
