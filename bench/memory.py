@@ -209,8 +209,8 @@ async def worker_ocr(client: Client, root: Path, scan: Path, *, pages: int) -> R
         rounds=[(peak, resting)],
         lower_is_better=True,
         note=f"peak RSS of the Temporal worker and its parser children over one "
-        f"ProcessArtifactWorkflow on a {pages}-page image-only PDF (every page rendered at "
-        f"300 dpi and OCRed); baseline: the idle worker; target on the value (< 400 MB), not "
+        f"ProcessArtifactWorkflow on a {pages}-page image-only PDF (every page rendered and "
+        f"OCRed); baseline: the idle worker; target on the value (< 400 MB), not "
         f"the ratio; SQLite (the store plays no part)",
     )
 

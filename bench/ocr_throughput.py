@@ -4,7 +4,7 @@ the ``tesseract`` command run directly on the same page images.
 Project: ``ArtifactActivities.extract_content`` (the real activity, run by temporalio's
 ``ActivityEnvironment``) on an image-only PDF in the real local blob store: the parser's
 child finds no text layer, renders each page (greyscale, PDFium, at the scan's own 200 dpi:
-``ocr.PageImages.render_dpi``) and OCRs it
+``text_layer.PageImages.render_dpi``) and OCRs it
 (Tesseract through tesserocr, the model loaded once per child), and the writer stores the
 text, Markdown, chunks and page facts. Baseline: Debian's ``tesseract`` command, once per
 page, on the very images the child OCRs (the same pages rendered the same way, written as
@@ -34,7 +34,8 @@ from bench.report import Result, result
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
 from infrastructure.di.container import processing_options
-from infrastructure.processing.ocr import OcrOptions, check_languages, page_images, render_page
+from infrastructure.processing.ocr import OcrOptions, check_languages, render_page
+from infrastructure.processing.text_layer import page_images
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import Extraction
 from tests import corpus
@@ -73,7 +74,7 @@ def ocr_inputs(pdf: Path, directory: Path, options: OcrOptions) -> list[Path]:
     try:
         for index in range(len(document)):
             page = document[index]
-            dpi = page_images(page, pdfium).render_dpi(options)
+            dpi = page_images(page, pdfium).render_dpi(options.dpi)
             pixels, width, height, dpi = render_page(page, options, dpi=dpi)
             path = directory / f"page-{index + 1:03d}.png"
             Image.frombytes("L", (width, height), pixels).save(path, dpi=(dpi, dpi))

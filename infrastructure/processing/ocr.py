@@ -26,12 +26,17 @@ from __future__ import annotations
 import os
 import re
 import time
-import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from infrastructure.processing.limits import Json
+from infrastructure.processing.text_layer import (
+    SPARSE_CHARS,
+    PageImages,
+    page_images,
+    text_layer_problem,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -43,24 +48,10 @@ DEBIAN_TESSDATA = Path("/usr/share/tesseract-ocr")
 # A language code of a Tesseract model file: eng, chi_sim, deu_latf, script/Latin...
 _LANGUAGE = re.compile(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)?$")
 
-# What makes a text layer not worth keeping (``text_layer_problem``).
-_MAX_UNREADABLE_SHARE = 0.1
-_MIN_ALNUM_SHARE = 0.5
-_MIN_WORD_SHARE = 0.5
-_MIN_TOKENS_TO_JUDGE = 10
-# A page mostly covered by images with only this little text (a scanner's stamp, a page
-# number) is a scan: OCR it, and keep the OCR text if it has clearly more words.
-_SPARSE_CHARS = 200
-_SCANNED_COVERAGE = 0.5
 # A page read with a mean word confidence under this may be turned (``recognise``), and is
 # turned upright when orientation detection is at least this sure (Tesseract's scale).
 _LOW_CONFIDENCE = 50
 _SURE_ORIENTATION = 2.0
-# A scan coarser than this is rendered finer for OCR (Tesseract wants capitals a dozen
-# pixels high or more).
-_MIN_SCAN_DPI = 200
-# The letters of Latin-script words' syllables, after stripping accents.
-_VOWELS = frozenset("aeiouy")
 
 
 @dataclass(frozen=True)
@@ -249,9 +240,12 @@ def _upright(
     if not (directory / "osd.traineddata").is_file():
         return None
     if _osd is None:
-        _osd = tesserocr.PyTessBaseAPI(
-            path=str(directory).rstrip("/") + "/", lang="osd", psm=tesserocr.PSM.OSD_ONLY
-        )
+        try:
+            _osd = tesserocr.PyTessBaseAPI(
+                path=str(directory).rstrip("/") + "/", lang="osd", psm=tesserocr.PSM.OSD_ONLY
+            )
+        except RuntimeError:  # the data cannot be loaded here: read the page as it lies
+            return None
     _osd.SetImageBytes(pixels, width, height, 1, width)
     try:
         found = _osd.DetectOrientationScript()
@@ -303,93 +297,10 @@ def render_page(
         bitmap.close()
 
 
-@dataclass(frozen=True)
-class PageImages:
-    """What images make of a PDF page: the share of its area they cover (overlaps counted
-    twice, capped at 1; near 1 for a scan) and the resolution of the largest (dpi)."""
-
-    coverage: float = 0.0
-    dpi: int | None = None
-
-    def render_dpi(self, options: OcrOptions) -> int:
-        """The resolution to OCR the page at: a scan's own (at least ``_MIN_SCAN_DPI``) when
-        it is below ``options.dpi``, since rendering finer only interpolates (and OCR takes
-        half again as long for the same words); else ``options.dpi``."""
-        if self.coverage < _SCANNED_COVERAGE or self.dpi is None:
-            return options.dpi
-        return min(options.dpi, max(self.dpi, _MIN_SCAN_DPI))
-
-
-def page_images(page: Any, pdfium: Any) -> PageImages:
-    """The images of a PDF page (``PageImages``), from their placement, without decoding."""
-    width, height = page.get_size()
-    if width <= 0 or height <= 0:
-        return PageImages()
-    covered = largest = 0.0
-    dpi: int | None = None
-    for image in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4):
-        left, bottom, right, top = image.get_bounds()
-        area = max(0.0, min(right, width) - max(left, 0.0)) * max(
-            0.0, min(top, height) - max(bottom, 0.0)
-        )
-        covered += area
-        if area > largest and right > left:
-            largest = area
-            pixels_wide = image.get_px_size()[0]
-            dpi = round(pixels_wide / ((right - left) / 72)) if pixels_wide > 0 else None
-    return PageImages(coverage=min(1.0, covered / (width * height)), dpi=dpi)
-
-
-def text_layer_problem(text: str, *, image_coverage: float = 0.0) -> str | None:
-    """Why a page's own text is not worth keeping (OCR it instead), or None to keep it.
-
-    - ``empty``: no visible character;
-    - ``unreadable``: over a tenth replacement, private-use, unassigned or control
-      characters (a font without a usable encoding);
-    - ``symbols``: under half letters and digits (glyph codes read as punctuation);
-    - ``no_words``: of ten or more runs of letters, under half look like words (2 to 24
-      letters, one case pattern, a vowel in Latin script): shifted or scrambled encodings;
-    - ``sparse``: a page mostly covered by images with little text (a scan with a stamp);
-      the caller OCRs it and keeps whichever reads more words (``prefer_ocr``).
-    """
-    visible = [char for char in text if not char.isspace()]
-    if not visible:
-        return "empty"
-    unreadable = sum(1 for char in visible if _unreadable(char))
-    if unreadable / len(visible) > _MAX_UNREADABLE_SHARE:
-        return "unreadable"
-    if sum(1 for char in visible if char.isalnum()) / len(visible) < _MIN_ALNUM_SHARE:
-        return "symbols"
-    tokens = re.findall(r"[^\W\d_]+", text)
-    if (
-        len(tokens) >= _MIN_TOKENS_TO_JUDGE
-        and sum(1 for token in tokens if _word_like(token)) / len(tokens) < _MIN_WORD_SHARE
-    ):
-        return "no_words"
-    if len(visible) < _SPARSE_CHARS and image_coverage >= _SCANNED_COVERAGE:
-        return "sparse"
-    return None
-
-
 def prefer_ocr(text: str, ocr: OcrPage) -> bool:
     """Whether OCR read clearly more words than a sparse text layer holds."""
     ocr_words = sum(len(paragraph.split()) for paragraph in ocr.paragraphs)
     return ocr_words > 2 * len(text.split())
-
-
-def _unreadable(char: str) -> bool:
-    return char == "\ufffd" or unicodedata.category(char) in ("Cc", "Co", "Cn", "Cs")
-
-
-def _word_like(token: str) -> bool:
-    if not 2 <= len(token) <= 24:
-        return False
-    if not (token.islower() or token.isupper() or token.istitle()):
-        return False
-    if all(ord(char) < 0x250 for char in token):  # Latin script: a syllable has a vowel
-        bare = unicodedata.normalize("NFD", token.lower())
-        return any(char in _VOWELS for char in bare)
-    return True
 
 
 def _word(iterator: Any, level: Any) -> str:
@@ -466,18 +377,19 @@ def read_pdf_page(
     always OCR ("force"); never ("off"). None when the page needs OCR and ``ocr_allowed``
     is false (the child's limits would not see it through)."""
     has_text = bool(text.strip())
-    if options.mode == "off":
+    width, height = page.get_size()
+    if options.mode == "off" or width < 1 or height < 1:
         return PageRead(source="text" if has_text else "none")
     problem: str | None = "forced"
     # Only a page short of text can be a scan: a page full of text is not looked into.
-    images = page_images(page, pdfium) if len(text) < _SPARSE_CHARS * 2 else PageImages()
+    images = page_images(page, pdfium) if len(text) < SPARSE_CHARS * 2 else PageImages()
     if options.mode == "auto":
         problem = text_layer_problem(text, image_coverage=images.coverage)
         if problem is None:
             return PageRead(source="text")
     if not ocr_allowed:
         return None
-    pixels, width, height, dpi = render_page(page, options, dpi=images.render_dpi(options))
+    pixels, width, height, dpi = render_page(page, options, dpi=images.render_dpi(options.dpi))
     ocr = recognise(pixels, width, height, dpi=dpi, options=options)
     del pixels
     if problem == "sparse" and not prefer_ocr(text, ocr):

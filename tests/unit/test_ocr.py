@@ -22,8 +22,8 @@ from infrastructure.processing.ocr import (
     read_pdf_page,
     recognise_image,
     render_page,
-    text_layer_problem,
 )
+from infrastructure.processing.text_layer import text_layer_problem
 
 PROSE = (
     "Tesseract reads the pages that have no text of their own. The pipeline keeps a good "
