@@ -252,3 +252,30 @@ def test_ocr_text_replaces_a_sparse_layer_only_when_it_reads_more() -> None:
 
     assert prefer_ocr("Scanned 2024-05-01", reads_more)
     assert not prefer_ocr("Scanned 2024-05-01", reads_the_stamp)
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def test_the_worker_refuses_to_start_without_a_configured_languages_data(tmp_path: Path) -> None:
+    from infrastructure.config import Settings
+    from infrastructure.di.container import processing_options
+
+    settings = Settings(data_dir=tmp_path, ocr_languages="eng+xqz")
+
+    with pytest.raises(OcrUnavailable, match="tesseract-ocr-xqz"):
+        processing_options(settings)
+    assert processing_options(Settings(data_dir=tmp_path, ocr="off", ocr_languages="xqz"))
+
+
+def test_a_page_deadline_the_parser_limits_cannot_hold_is_refused(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from infrastructure.config import Settings
+
+    with pytest.raises(ValidationError, match="OCR_PAGE_TIMEOUT_SECONDS"):
+        Settings(data_dir=tmp_path, ocr_page_timeout_seconds=50, pdf_cpu_seconds=60)
+    with pytest.raises(ValidationError, match="ocr_languages"):
+        Settings(data_dir=tmp_path, ocr_languages="eng deu")
+    assert Settings(data_dir=tmp_path, ocr_page_timeout_seconds=50, pdf_cpu_seconds=90,
+                    pdf_timeout_seconds=120).ocr_page_timeout_seconds == 50  # fmt: skip
