@@ -268,14 +268,15 @@ def processing_options(settings: Settings) -> ProcessingOptions:
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
+    # At the worker's start, naming the package to install, not at the first scan; and the
+    # directory found here is the one the parser children use (they get no environment).
+    tessdata = str(check_languages(settings.ocr_languages)) if settings.ocr != "off" else None
     ocr = OcrOptions(
         mode=settings.ocr,
         languages=settings.ocr_languages,
         page_timeout_seconds=settings.ocr_page_timeout_seconds,
+        tessdata=tessdata,
     )
-    if ocr.mode != "off":
-        # At the worker's start, naming the package to install, not at the first scan.
-        check_languages(ocr.languages, ocr.tessdata)
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(

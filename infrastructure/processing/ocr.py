@@ -133,20 +133,22 @@ def check_languages(languages: str, tessdata: str | None = None) -> Path:
 
 
 _engine: Any = None
-_engine_key: tuple[str, str | None] | None = None
+_engine_key: tuple[str, str] | None = None
 
 
 def load_engine(languages: str = "eng", tessdata: str | None = None) -> Any:
     """Loads Tesseract with ``languages`` once per process and returns it (a later call with
-    the same languages returns the same engine).
+    the same languages and data directory returns the same engine).
 
     A process that forks parser children can call this before forking, so that every child
-    starts with the model loaded: ``infrastructure.processing.ocr:load_engine``.
+    starts with the model loaded: ``infrastructure.processing.ocr:load_engine`` with the
+    worker's ``OCR_LANGUAGES`` (the default, ``eng``, when called without arguments).
     """
     global _engine, _engine_key
-    if _engine is not None and _engine_key == (languages, tessdata):
+    directory = str(find_tessdata(tessdata))
+    if _engine is not None and _engine_key == (languages, directory):
         return _engine
-    directory = str(check_languages(languages, tessdata))
+    check_languages(languages, directory)
     import tesserocr  # type: ignore[import-untyped]
 
     # Leptonica's complaints about odd images go to stderr, the worker's log.
@@ -159,7 +161,7 @@ def load_engine(languages: str = "eng", tessdata: str | None = None) -> Any:
         oem=tesserocr.OEM.LSTM_ONLY,
         psm=tesserocr.PSM.AUTO,
     )
-    _engine_key = (languages, tessdata)
+    _engine_key = (languages, directory)
     return _engine
 
 
