@@ -78,6 +78,13 @@ class ContentKind(StrEnum):
     PDF = "pdf"
     TEXT = "text"
     IMAGE = "image"
+    DOCX = "docx"
+    XLSX = "xlsx"
+    PPTX = "pptx"
+    # ODT, ODS and ODP: one parser (odfpy) tells them apart by the document's own type.
+    ODF = "odf"
+    HTML = "html"
+    EMAIL = "email"
 
 
 PDF_TYPES = frozenset({"application/pdf"})
@@ -88,23 +95,116 @@ TEXT_TYPES = frozenset(
 IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/tiff", "image/bmp"}
 )
-SUPPORTED_TYPES = PDF_TYPES | TEXT_TYPES | IMAGE_TYPES
+DOCX_TYPES = frozenset({"application/vnd.openxmlformats-officedocument.wordprocessingml.document"})
+XLSX_TYPES = frozenset({"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+PPTX_TYPES = frozenset(
+    {"application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+)
+ODF_TYPES = frozenset(
+    {
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+    }
+)
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+EMAIL_TYPES = frozenset({"message/rfc822"})
+SUPPORTED_TYPES = (
+    PDF_TYPES
+    | TEXT_TYPES
+    | IMAGE_TYPES
+    | DOCX_TYPES
+    | XLSX_TYPES
+    | PPTX_TYPES
+    | ODF_TYPES
+    | HTML_TYPES
+    | EMAIL_TYPES
+)
+_KINDS = (
+    (PDF_TYPES, ContentKind.PDF),
+    (TEXT_TYPES, ContentKind.TEXT),
+    (IMAGE_TYPES, ContentKind.IMAGE),
+    (DOCX_TYPES, ContentKind.DOCX),
+    (XLSX_TYPES, ContentKind.XLSX),
+    (PPTX_TYPES, ContentKind.PPTX),
+    (ODF_TYPES, ContentKind.ODF),
+    (HTML_TYPES, ContentKind.HTML),
+    (EMAIL_TYPES, ContentKind.EMAIL),
+)
+# Office formats that are refused with advice rather than a bare "not processed": what
+# the file is, and what to save it as. Binary Office (97-2003) is a format of its own,
+# parsed by no library here; macro-enabled files and templates are not documents to read.
+_OFFICE_ADVICE_AS_WRITTEN = {
+    "application/msword": ("a Word 97-2003 document (.doc)", ".docx"),
+    "application/vnd.ms-excel": ("an Excel 97-2003 workbook (.xls)", ".xlsx"),
+    "application/vnd.ms-powerpoint": ("a PowerPoint 97-2003 presentation (.ppt)", ".pptx"),
+    "application/vnd.ms-office": ("an Office 97-2003 file", ".docx, .xlsx or .pptx"),
+    "application/x-ole-storage": (
+        "an OLE2 compound file (an Office 97-2003 file?)",
+        ".docx, .xlsx or .pptx",
+    ),
+    "application/vnd.ms-word.document.macroEnabled.12": (
+        "a macro-enabled Word document (.docm)",
+        ".docx",
+    ),
+    "application/vnd.ms-excel.sheet.macroEnabled.12": (
+        "a macro-enabled Excel workbook (.xlsm)",
+        ".xlsx",
+    ),
+    "application/vnd.ms-powerpoint.presentation.macroEnabled.12": (
+        "a macro-enabled PowerPoint presentation (.pptm)",
+        ".pptx",
+    ),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template": (
+        "a Word template (.dotx)",
+        ".docx",
+    ),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template": (
+        "an Excel template (.xltx)",
+        ".xlsx",
+    ),
+    "application/vnd.openxmlformats-officedocument.presentationml.template": (
+        "a PowerPoint template (.potx)",
+        ".pptx",
+    ),
+}
+_OFFICE_ADVICE = {key.lower(): value for key, value in _OFFICE_ADVICE_AS_WRITTEN.items()}
+# libmagic's type for a password-protected OOXML document (an OLE2 file holding an
+# EncryptedPackage), and for other encrypted containers.
+ENCRYPTED_TYPES = frozenset({"application/encrypted"})
 
 
 def content_kind(mime_type: str, allowed: frozenset[str] = SUPPORTED_TYPES) -> ContentKind:
-    """The extraction for ``mime_type``; raises ``UnprocessableContent(UNSUPPORTED_TYPE)``.
+    """The extraction for ``mime_type``; raises ``UnprocessableContent`` (``refusal``).
 
     ``allowed`` narrows the supported types (a deployment's ``ALLOWED_MIME_TYPES``); a
     type outside ``SUPPORTED_TYPES`` is never processed, whatever ``allowed`` says.
     """
     essence = mime_type.split(";", 1)[0].strip().lower()
     if essence in allowed:
-        if essence in PDF_TYPES:
-            return ContentKind.PDF
-        if essence in TEXT_TYPES:
-            return ContentKind.TEXT
-        if essence in IMAGE_TYPES:
-            return ContentKind.IMAGE
-    raise UnprocessableContent(
+        for types, kind in _KINDS:
+            if essence in types:
+                return kind
+    raise refusal(essence)
+
+
+def refusal(mime_type: str) -> UnprocessableContent:
+    """Why content of ``mime_type`` is not processed: ``encrypted`` for an encrypted
+    document, else ``unsupported_type``, saying what to save a legacy or macro-enabled
+    Office file as."""
+    essence = mime_type.split(";", 1)[0].strip().lower()
+    if essence in ENCRYPTED_TYPES:
+        return UnprocessableContent(
+            FailureReason.ENCRYPTED,
+            "the document is encrypted with a password: save it without one and upload that",
+        )
+    advice = _OFFICE_ADVICE.get(essence)
+    if advice is not None:
+        what, modern = advice
+        return UnprocessableContent(
+            FailureReason.UNSUPPORTED_TYPE,
+            f"{what} is not processed: save it as {modern} and upload that",
+        )
+    return UnprocessableContent(
         FailureReason.UNSUPPORTED_TYPE, f"content of type {essence or 'unknown'} is not processed"
     )

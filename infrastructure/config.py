@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=20, ge=0)
 
     # Processing. Comma-separated MIME types; others fail with reason unsupported_type.
-    # Empty: every type the pipeline can process (PDF, text-like, common images).
+    # Empty: every type the pipeline can process (PDF, text-like, images, office, HTML, e-mail).
     allowed_mime_types: str = ""
     # Pages beyond this fail with too_many_pages, before any page is read.
     pdf_max_pages: int = Field(default=1000, ge=1)
@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     # Tesseract's deadline for one page: a page past it keeps the words read by then, and the
     # result warns ocr_timeout.
     ocr_page_timeout_seconds: float = Field(default=20, gt=0, le=600)
+    # ZIP-based documents (DOCX, XLSX, PPTX, ODF) are checked before parsing: more members,
+    # more declared bytes or a member compressing better than this fail with too_large.
+    office_max_members: int = Field(default=10_000, ge=1)
+    office_max_uncompressed_mb: int = Field(default=256, ge=1)
+    office_max_compression_ratio: int = Field(default=100, ge=2)
+    # Spreadsheet cells read over a whole workbook (XLSX, ODS); the rest is cut, noted as
+    # the truncated fact and warning.
+    spreadsheet_max_cells: int = Field(default=500_000, ge=1)
     # The most characters of one chunk of a document's text (GET /artifacts/{id}/chunks):
     # heading-aware chunks, a longer block split at sentence or word boundaries.
     chunk_chars: int = Field(default=2000, ge=100, le=100_000)

@@ -263,6 +263,7 @@ def default_summarizer(settings: Settings) -> Summarizer:
 def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
+    from infrastructure.processing.formats.archive import ArchiveLimits
     from infrastructure.processing.limits import ProcessLimits
     from infrastructure.processing.ocr import OcrOptions, check_languages
     from infrastructure.processing.options import ProcessingOptions
@@ -292,6 +293,12 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         image_max_pixels=settings.image_max_pixels,
         image_max_frames=settings.image_max_frames,
         ocr=ocr,
+        archive=ArchiveLimits(
+            max_members=settings.office_max_members,
+            max_uncompressed_bytes=settings.office_max_uncompressed_mb * 1024 * 1024,
+            max_compression_ratio=settings.office_max_compression_ratio,
+        ),
+        spreadsheet_max_cells=settings.spreadsheet_max_cells,
         chunk_chars=settings.chunk_chars,
     )
 

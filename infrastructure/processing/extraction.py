@@ -19,6 +19,14 @@ from application.ports import BlobStore, ContentFacts
 from application.processing import ContentKind, ContentWarning
 from infrastructure.processing.blocks import BadBlock, check_block
 from infrastructure.processing.document import DocumentWriter, WrittenDocument
+from infrastructure.processing.formats.extractors import (
+    extract_docx_content,
+    extract_email_content,
+    extract_html_content,
+    extract_odf_content,
+    extract_pptx_content,
+    extract_xlsx_content,
+)
 from infrastructure.processing.image import extract_image
 from infrastructure.processing.limits import ChildFailed
 from infrastructure.processing.options import ProcessingOptions
@@ -111,6 +119,12 @@ EXTRACTORS: dict[ContentKind, Extractor] = {
     ContentKind.PDF: extract_pdf_content,
     ContentKind.TEXT: extract_text_content,
     ContentKind.IMAGE: extract_image_content,
+    ContentKind.DOCX: extract_docx_content,
+    ContentKind.XLSX: extract_xlsx_content,
+    ContentKind.PPTX: extract_pptx_content,
+    ContentKind.ODF: extract_odf_content,
+    ContentKind.HTML: extract_html_content,
+    ContentKind.EMAIL: extract_email_content,
 }
 
 

@@ -109,19 +109,23 @@ class ListNumbering:
     at its depth, and a depth never jumps by more than one below the item before."""
 
     def __init__(self) -> None:
-        self._counters: list[int] = []
+        # Per depth: whether the list there is ordered, and its items so far.
+        self._counters: list[tuple[bool, int]] = []
 
     def reset(self) -> None:
         self._counters = []
 
     def next(self, item: ListItemBlock) -> tuple[int, str]:
-        """The item's depth and its marker (``-`` or ``N.``)."""
+        """The item's depth and its marker (``-`` or ``N.``). A numbered list that follows
+        a bulleted one at the same depth (or the other way round) starts again at 1."""
+        ordered = item["ordered"]
         depth = min(item["depth"], len(self._counters))
         del self._counters[depth + 1 :]
-        if len(self._counters) == depth:
-            self._counters.append(0)
-        self._counters[depth] += 1
-        return depth, f"{self._counters[depth]}." if item["ordered"] else "-"
+        if len(self._counters) == depth or self._counters[depth][0] != ordered:
+            self._counters[depth:] = [(ordered, 0)]
+        count = self._counters[depth][1] + 1
+        self._counters[depth] = (ordered, count)
+        return depth, f"{count}." if ordered else "-"
 
 
 class MarkdownRenderer:

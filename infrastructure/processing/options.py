@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from application.processing import SUPPORTED_TYPES
 from infrastructure.processing.chunks import DEFAULT_CHUNK_CHARS
 from infrastructure.processing.ocr import OcrOptions
+from infrastructure.processing.formats.archive import ArchiveLimits
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the
@@ -28,6 +29,9 @@ class ProcessingOptions:
     image_max_pixels: int = DEFAULT_MAX_PIXELS
     image_max_frames: int = 1000
     ocr: OcrOptions = field(default_factory=OcrOptions)
+    # What a ZIP-based document (OOXML, ODF) may unpack to, checked before it is parsed.
+    archive: ArchiveLimits = field(default_factory=ArchiveLimits)
+    spreadsheet_max_cells: int = 500_000
     # The most characters of one chunk (GET /artifacts/{id}/chunks).
     chunk_chars: int = DEFAULT_CHUNK_CHARS
     # The summarizer reads at most this much of the extracted text.

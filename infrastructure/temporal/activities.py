@@ -34,6 +34,7 @@ from application.processing import ContentKind, content_kind
 from infrastructure.processing import language
 from infrastructure.processing.extraction import ExtractionJob, extract
 from infrastructure.processing.options import ProcessingOptions
+from infrastructure.processing.sniffing import refine_mime_type
 from infrastructure.processing.text import read_text
 from infrastructure.temporal.failures import (
     domain_errors_are_permanent,
@@ -62,6 +63,9 @@ log = structlog.get_logger(__name__)
 CHUNK = 1024 * 1024
 # libmagic decides from the first bytes; this much covers every format it knows.
 SNIFF_BYTES = 64 * 1024
+# A ZIP's central directory (and often [Content_Types].xml) is at its end, an OLE2 file's
+# directory anywhere: the end is kept too, for ``refine_mime_type``.
+TAIL_BYTES = 256 * 1024
 
 
 class MimeSniffer:
@@ -110,11 +114,12 @@ class ArtifactActivities:
     def _inspect(self, request: ProcessingRequest) -> Inspection:
         digest = hashlib.sha256()
         size = 0
-        head = b""
+        head = tail = b""
         with self._open(request.storage_location) as blob:
             while chunk := blob.read(CHUNK):
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
+                tail = (tail + chunk)[-TAIL_BYTES:]
                 digest.update(chunk)
                 size += len(chunk)
                 activity.heartbeat(size)
@@ -124,7 +129,14 @@ class ArtifactActivities:
                 f"stored blob has {size} bytes and sha256 {digest.hexdigest()}, "
                 f"expected {request.size} bytes and sha256 {request.sha256}",
             )
-        mime_type = self._sniff(head)
+        mime_type = refine_mime_type(
+            self._sniff(head),
+            head=head,
+            tail=tail,
+            size=size,
+            declared_type=request.content_type,
+            filename=request.filename,
+        )
         log.info(
             "artifact_inspected",
             mime_type=mime_type,

@@ -199,6 +199,22 @@ async def wait_all_processed(settings: Settings, ids: list[UUID], *, timeout: fl
         app.close()
 
 
+async def outcomes(settings: Settings, ids: list[UUID]) -> dict[UUID, Artifact]:
+    """Each artifact once all have an outcome (processed or failed)."""
+    app = await asyncio.to_thread(reader, settings)
+    found: dict[UUID, Artifact] = {}
+
+    async def all_decided() -> bool:
+        found.update({i: await asyncio.to_thread(app.get_artifact, i) for i in ids})
+        return all(artifact.has_outcome for artifact in found.values())
+
+    try:
+        await wait_until(all_decided, timeout=600, what="every file has an outcome", interval=0.5)
+    finally:
+        app.close()
+    return found
+
+
 async def runs_per_workflow(client: Client, task_queue: str) -> Counter[str]:
     """How many processing runs Temporal lists per workflow id on the task queue, once the
     list (visibility, eventually consistent) has stopped changing. The reconciler's own

@@ -112,6 +112,14 @@ def test_a_list_item_too_deep_for_its_parent_nests_one_level_below_it() -> None:
     assert written.markdown == "- top\n    - jumped\n"
 
 
+def test_a_numbered_list_after_a_bulleted_one_at_the_same_depth_starts_at_one() -> None:
+    written = write(
+        [item("dot"), item("dot"), item("one", ordered=True), item("two", ordered=True)]
+    )
+
+    assert written.markdown == "- dot\n- dot\n1. one\n2. two\n"
+
+
 def test_text_that_markdown_would_read_as_structure_is_escaped() -> None:
     written = write(
         [paragraph("# not a heading\n- not a list\n2024. not a number\n<script>x</script>")]
