@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from application.processing import SUPPORTED_TYPES
 from infrastructure.processing.chunks import DEFAULT_CHUNK_CHARS
-from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.formats.archive import ArchiveLimits
+from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the

@@ -166,22 +166,6 @@ def statuses(app: ArtifactsApplication, ids: list[UUID]) -> Counter[ArtifactStat
     return Counter(app.get_artifact(i).status for i in ids)
 
 
-async def outcomes(settings: Settings, ids: list[UUID]) -> dict[UUID, Artifact]:
-    """Each artifact once all have an outcome (processed or failed)."""
-    app = await asyncio.to_thread(reader, settings)
-    found: dict[UUID, Artifact] = {}
-
-    async def all_decided() -> bool:
-        found.update({i: await asyncio.to_thread(app.get_artifact, i) for i in ids})
-        return all(artifact.has_outcome for artifact in found.values())
-
-    try:
-        await wait_until(all_decided, timeout=600, what="every file has an outcome", interval=0.5)
-    finally:
-        app.close()
-    return found
-
-
 async def wait_all_processed(settings: Settings, ids: list[UUID], *, timeout: float) -> float:
     """Seconds until every artifact is PROCESSED (fails if any FAILED or time runs out)."""
     app = await asyncio.to_thread(reader, settings)

@@ -1,4 +1,4 @@
-"""12. Hostile images through the whole stack: a PNG declaring 10¹⁰ pixels, a TIFF whose
+"""17. Hostile images through the whole stack: a PNG declaring 10¹⁰ pixels, a TIFF whose
 second page declares 10¹⁰ pixels, a TIFF of 5000 pages, a truncated PNG. Each is refused by
 the image parser's child process before any pixel of it is decoded (the frames are counted
 only up to ``IMAGE_MAX_FRAMES``, each frame's size checked before it is read) and recorded
@@ -93,7 +93,7 @@ async def test_hostile_images_fail_with_a_reason_in_one_attempt_and_the_worker_l
     good_text = read_text(default_blob_store(settings), good.text_locations, max_chars=10_000)
 
     all_ids = [*ids.values(), good_id, noise_id]
-    result = figures("12-hostile-images", settings, all_ids, runs, len(all_ids), good_s)
+    result = figures("17-hostile-images", settings, all_ids, runs, len(all_ids), good_s)
     reasons = {name: artifacts[i].failure_reason for name, i in ids.items()}
     result.extra = f"worker_pid_unchanged={same_worker} good_scans_after={good_s:.1f}s"
     result.print()
