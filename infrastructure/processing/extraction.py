@@ -93,7 +93,7 @@ def extract_text_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
 
 def extract_image_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
     """Images: their facts, and each frame OCRed as a page, in the limited child
-    (``image.py``). A retry starts over: an image is read in one go."""
+    (``image.py``), resumable batch of frames by batch as a PDF is."""
     image = extract_image(
         job.source,
         limits=job.options.pdf.process,
@@ -101,8 +101,13 @@ def extract_image_content(job: ExtractionJob, writer: DocumentWriter) -> Details
         on_block=writer.add,
         max_pixels=job.options.image_max_pixels,
         max_frames=job.options.image_max_frames,
-        heartbeat=job.heartbeat,
+        blob_store=job.blob_store,
+        resume_from=PdfProgress.from_details(job.resume_from),
+        heartbeat=lambda progress: job.heartbeat(progress.to_details()),
     )
+    # The batches were kept for a retry only, as a PDF's are.
+    for location in image.progress.block_locations if image.progress else ():
+        job.blob_store.delete(location)
     details: Details = dict(image.facts.to_details())
     if image.timed_out_pages:
         writer.warn(ContentWarning.OCR_TIMEOUT)

@@ -11,12 +11,15 @@ OCR read on it.
 OCR takes seconds a frame, so a long multi-page TIFF could outlast a child's CPU or
 wall-clock limit: the child stops itself between frames before it would (``ocr.Budget``)
 and the parent starts a fresh one at the next frame, each within the limits a hostile file
-gets. Wiring it in, with a ``DocumentWriter``::
+gets. The frames' blocks are stored batch by batch and heartbeated as a PDF's pages are
+(``pdf.PdfProgress``), so a retry goes on after the last stored batch. Wiring it in, with a
+``DocumentWriter`` (``extraction.extract_image_content`` does)::
 
     with blob_store.open(location) as blob:
-        facts = extract_image(
-            blob, limits=..., ocr=..., max_pixels=..., max_frames=...,
-            on_block=writer.add, heartbeat=activity.heartbeat,
+        image = extract_image(
+            blob, limits=..., ocr=..., on_block=writer.add, blob_store=blob_store,
+            resume_from=PdfProgress.from_details(details[0]) if details else None,
+            heartbeat=lambda progress: activity.heartbeat(progress.to_details()),
         )
 """
 
@@ -24,17 +27,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from application.ports import BlobStore
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.blocks import BadBlock, Block, check_block
 from infrastructure.processing.limits import ChildFailed, Json, ProcessLimits, run_limited
 from infrastructure.processing.ocr import Budget, OcrOptions, page_allowance, page_and_paragraphs
 from infrastructure.processing.options import DEFAULT_MAX_PIXELS
+from infrastructure.processing.pdf import PdfProgress, all_stored, read_blocks, store_blocks
 
 # The formats the service accepts (application.processing.IMAGE_TYPES); Pillow tries
 # no other plugin on an upload, which keeps its attack surface to these parsers.
@@ -46,6 +52,8 @@ _PLAUSIBLE_DPI = range(70, 2401)
 # An image whose frames, after how many children, still have not all been read is stuck
 # (a child that stops itself without reading a frame is caught at once).
 _MAX_CHILDREN = 10_000
+# Frames per stored batch at most (a batch is also closed every OcrOptions.batch_seconds).
+_BATCH_FRAMES = 25
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class ImageExtraction:
     timed_out_pages: tuple[int, ...] = ()
     # How many child processes read the frames (a long scan takes several).
     children: int = 1
+    # The last progress: its stored batches are for a retry only (delete them once written).
+    progress: PdfProgress | None = None
 
 
 def extract_image(
@@ -83,22 +93,40 @@ def extract_image(
     on_block: Callable[[Block], None],
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
-    heartbeat: Callable[[], None] = lambda: None,
+    blob_store: BlobStore | None = None,
+    resume_from: PdfProgress | None = None,
+    heartbeat: Callable[[PdfProgress], None] = lambda progress: None,
     scratch_dir: Path | None = None,
 ) -> ImageExtraction:
     """Reads an image's facts and hands ``on_block`` a page per frame with its OCR text.
+
+    With a ``blob_store``, the frames' blocks are stored batch by batch (at least every
+    ``ocr.batch_seconds``) and ``heartbeat`` gets the progress, as a PDF's pages
+    (``pdf.PdfProgress``, its pages the frames): a retry passing it back as ``resume_from``
+    goes on after the last stored batch, so a worker lost in the middle of a long scan costs
+    only the frames since. ``heartbeat`` is also called every few seconds while a frame is
+    read.
 
     Raises ``UnprocessableContent``: ``too_large`` for a frame over ``max_pixels``,
     ``too_many_pages`` for more than ``max_frames`` frames, ``corrupt`` for a file that is
     not an intact image in one of ``FORMATS``, ``timeout`` for a frame that outlasts the
     child's limits; ``ChildFailed`` for failures worth a retry.
     """
+    progress = PdfProgress(page_count=0, next_page=0)
+    if (
+        resume_from is not None
+        and blob_store is not None
+        and all_stored(blob_store, resume_from.block_locations)
+    ):
+        progress = resume_from
+        for location in progress.block_locations:
+            for block in read_blocks(blob_store, location):
+                on_block(block)
+    batch = _Batch(blob_store, on_block, heartbeat, every=ocr.batch_seconds)
     facts: ImageFacts | None = None
-    next_frame = 0
-    timed_out: list[int] = []
     with _local_copy(source, scratch_dir) as path:
         for children in range(1, _MAX_CHILDREN + 1):
-            first_frame = next_frame
+            first_frame = progress.next_page
             items = run_limited(
                 read_frames,
                 str(path),
@@ -109,33 +137,105 @@ def extract_image(
                 limits.cpu_seconds,
                 limits.wall_seconds,
                 limits=limits,
-                on_wait=heartbeat,
+                # The progress as it is when the child goes quiet, not as it was here.
+                on_wait=lambda: heartbeat(batch.progress or progress),  # noqa: B023
             )
             with closing(items):
                 told = _facts(next(items, None))
                 if facts is not None and told != facts:
                     raise ChildFailed(f"the image changed between children: {told} != {facts}")
+                if first_frame and told.frames != progress.page_count:
+                    raise ChildFailed(
+                        f"resuming the frames of an image of {progress.page_count}, "
+                        f"but it has {told.frames}"
+                    )
                 facts = told
+                progress = PdfProgress(
+                    page_count=facts.frames,
+                    next_page=progress.next_page,
+                    block_locations=progress.block_locations,
+                    ocr_timed_out=progress.ocr_timed_out,
+                )
+                batch.start(progress)
                 for item in items:
                     if isinstance(item, dict) and "stopped_at" in item:
                         # A child stops itself only after reading a frame.
-                        if item["stopped_at"] != next_frame or next_frame == first_frame:
+                        if (
+                            item["stopped_at"] != batch.next_frame
+                            or first_frame == item["stopped_at"]
+                        ):
                             raise ChildFailed(f"the parser stopped oddly: {item!r}")
                         break
-                    blocks, frame_timed_out = _frame(item, next_frame)
-                    for block in blocks:
-                        on_block(block)
-                    if frame_timed_out:
-                        timed_out.append(next_frame + 1)
-                    next_frame += 1
-                    heartbeat()
-            if next_frame >= facts.frames:
+                    batch.add(*_frame(item, batch.next_frame))
+                progress = batch.flush()
+            if progress.next_page >= facts.frames:
                 return ImageExtraction(
-                    facts=facts, timed_out_pages=tuple(timed_out), children=children
+                    facts=facts,
+                    timed_out_pages=progress.ocr_timed_out,
+                    children=children,
+                    progress=progress,
                 )
-            if next_frame == first_frame:
-                raise ChildFailed(f"the parser ended without reading frame {next_frame + 1}")
+            if progress.next_page == first_frame:
+                raise ChildFailed(f"the parser ended without reading frame {first_frame + 1}")
     raise ChildFailed(f"the image's frames were not all read after {_MAX_CHILDREN} children")
+
+
+class _Batch:
+    """Frames read but not yet stored: stored (with a blob store), heartbeated and handed
+    on together, once ``every`` seconds have passed or ``_BATCH_FRAMES`` frames are in."""
+
+    def __init__(
+        self,
+        blob_store: BlobStore | None,
+        on_block: Callable[[Block], None],
+        heartbeat: Callable[[PdfProgress], None],
+        *,
+        every: float,
+    ) -> None:
+        self._blob_store = blob_store
+        self._on_block = on_block
+        self._heartbeat = heartbeat
+        self._every = every
+        self.progress: PdfProgress | None = None
+        self._blocks: list[Block] = []
+        self._frames = 0
+        self._timed_out: list[int] = []
+        self._since = time.monotonic()
+
+    def start(self, progress: PdfProgress) -> None:
+        self.progress = progress
+        self._since = time.monotonic()
+
+    @property
+    def next_frame(self) -> int:
+        assert self.progress is not None
+        return self.progress.next_page + self._frames
+
+    def add(self, blocks: list[Block], timed_out: bool) -> None:
+        if timed_out:
+            self._timed_out.append(self.next_frame + 1)
+        self._blocks.extend(blocks)
+        self._frames += 1
+        if self._frames >= _BATCH_FRAMES or time.monotonic() - self._since >= self._every:
+            self.flush()
+
+    def flush(self) -> PdfProgress:
+        assert self.progress is not None
+        if not self._frames:
+            return self.progress
+        stored = store_blocks(self._blob_store, self._blocks) if self._blob_store else None
+        self.progress = PdfProgress(
+            page_count=self.progress.page_count,
+            next_page=self.progress.next_page + self._frames,
+            block_locations=(*self.progress.block_locations, *([stored] if stored else [])),
+            ocr_timed_out=(*self.progress.ocr_timed_out, *self._timed_out),
+        )
+        self._heartbeat(self.progress)
+        for block in self._blocks:
+            self._on_block(block)
+        self._blocks, self._frames, self._timed_out = [], 0, []
+        self._since = time.monotonic()
+        return self.progress
 
 
 def read_frames(

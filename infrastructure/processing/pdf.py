@@ -126,7 +126,7 @@ def extract_pdf(
     """
     limits = limits or PdfLimits()
     progress = resume_from or PdfProgress(page_count=0, next_page=0)
-    if not _all_stored(blob_store, progress.block_locations):
+    if not all_stored(blob_store, progress.block_locations):
         progress = PdfProgress(page_count=0, next_page=0)
     for location in progress.block_locations:
         for block in read_blocks(blob_store, location):
@@ -325,7 +325,7 @@ def _text_layer(page: Any) -> str:
     return text.replace(PAGE_END, "\n")
 
 
-def _all_stored(blob_store: BlobStore, locations: tuple[str, ...]) -> bool:
+def all_stored(blob_store: BlobStore, locations: tuple[str, ...]) -> bool:
     """Whether every stored batch is still there (an attempt that finished deletes them)."""
     for location in locations:
         try:

@@ -23,6 +23,7 @@ from infrastructure.processing.image import (
 from infrastructure.processing.limits import ProcessLimits
 from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.options import DEFAULT_MAX_PIXELS
+from infrastructure.processing.pdf import PdfProgress
 from tests import corpus
 
 LIMITS = ProcessLimits(cpu_seconds=60, wall_seconds=120)
@@ -126,7 +127,7 @@ def test_a_long_scan_is_read_by_several_children_each_within_its_limits(
     # reads one page and stops, and the next child goes on from the next page.
     lines = [f"Page number {n} of a long scan" for n in range(1, 5)]
     path = corpus.multipage_tiff(tmp_path, [page(line, height=2200) for line in lines])
-    beats: list[None] = []
+    beats: list[PdfProgress] = []
 
     blocks: list[Block] = []
     with path.open("rb") as source:
@@ -135,12 +136,13 @@ def test_a_long_scan_is_read_by_several_children_each_within_its_limits(
             limits=ProcessLimits(cpu_seconds=28, wall_seconds=28.5),
             ocr=OcrOptions(page_timeout_seconds=21),
             on_block=blocks.append,
-            heartbeat=lambda: beats.append(None),
+            heartbeat=beats.append,
         )
 
     assert texts(blocks) == lines
     assert result.children == 4
-    assert len(beats) >= 4
+    # Each child's frame stored and reported before the next child starts.
+    assert sorted({beat.next_page for beat in beats}) == [1, 2, 3, 4]
 
 
 def test_a_page_past_its_ocr_deadline_keeps_the_document(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.pdf import PdfLimits, PdfProgress
 from tests import corpus
-from tests.support import ExtractionRun
+from tests.support import ExtractionRun, WorkerLost
 
 PDF = ("application/pdf", "pdf")
 TIFF = ("image/tiff", "image")
@@ -148,6 +148,31 @@ def test_a_long_scan_is_read_by_several_children_reporting_each_page(
     assert [page["source"] for page in run.pages(facts)] == ["ocr"] * 3
     progress = [PdfProgress.from_details(beat) for beat in run.heartbeats]
     assert sorted({p.next_page for p in progress if p is not None} - {0}) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("kind", ["pdf", "tiff"])
+def test_a_scan_whose_worker_died_resumes_after_its_last_stored_batch(
+    letter: Path, tmp_path: Path, kind: str
+) -> None:
+    # A batch is stored and heartbeated after every OCRed page (batch_seconds=0).
+    run = ExtractionRun(ProcessingOptions(ocr=OcrOptions(batch_seconds=0)))
+    if kind == "pdf":
+        content, what = corpus.scanned_pdf(tmp_path, letter).read_bytes(), PDF
+    else:
+        images = corpus.pdf_page_images(letter)
+        content, what = corpus.multipage_tiff(tmp_path, images).read_bytes(), TIFF
+    whole = run.extract(content, *what)
+
+    with pytest.raises(WorkerLost):
+        run.extract(content, *what, lose_worker_at=lambda beat: beat["next_page"] == 2)
+    [last] = [beat for beat in run.heartbeats if beat["next_page"] == 2]
+    retried = run.extract(content, *what, resume_from=last)
+
+    # Only the third page was read again: the first two came from the stored batches.
+    assert sorted({beat["next_page"] for beat in run.heartbeats} - {0}) == [3]
+    assert run.text(retried) == run.text(whole)
+    assert run.pages(retried) == run.pages(whole)
+    assert retried.details == whole.details
 
 
 def test_heartbeat_details_carry_the_pages_ocr_cut_short() -> None:

@@ -4,8 +4,10 @@ temporalio's ``ActivityEnvironment``, on an in-memory blob store."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from temporalio.testing import ActivityEnvironment
@@ -15,6 +17,10 @@ from infrastructure.processing.options import ProcessingOptions
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import Extraction
 from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
+
+
+class WorkerLost(Exception):
+    """Stands for the worker dying mid-activity."""
 
 
 class ExtractionRun:
@@ -27,10 +33,31 @@ class ExtractionRun:
         )
         self.heartbeats: list[Any] = []
 
-    def extract(self, content: bytes, mime_type: str, kind: str) -> ContentFacts:
-        """``content`` extracted as the inspection would have named it (``kind``)."""
+    def extract(
+        self,
+        content: bytes,
+        mime_type: str,
+        kind: str,
+        *,
+        resume_from: Any = None,
+        lose_worker_at: Callable[[Any], bool] | None = None,
+    ) -> ContentFacts:
+        """``content`` extracted as the inspection would have named it (``kind``).
+
+        ``resume_from``: the heartbeat details of an earlier attempt (this is attempt 2).
+        ``lose_worker_at``: raises ``WorkerLost`` from the first heartbeat it is true of, as a
+        worker dying there would end the attempt.
+        """
         env = ActivityEnvironment()
-        env.on_heartbeat = lambda *details: self.heartbeats.extend(details)
+        if resume_from is not None:
+            env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[resume_from])
+
+        def beat(*details: Any) -> None:
+            self.heartbeats.extend(details)
+            if lose_worker_at is not None and any(lose_worker_at(d) for d in details):
+                raise WorkerLost
+
+        env.on_heartbeat = beat
         self.heartbeats.clear()
         stored = self.blobs.put(content)
         job = Extraction(
