@@ -227,6 +227,33 @@ def _read(
 
 
 _osd: Any = None
+_osd_directory: str | None = None
+
+
+def load_orientation(tessdata: str | None = None) -> Any:
+    """Loads Tesseract's orientation detection (the ``osd`` data) once per process and
+    returns it, or None when the data cannot be had here (the page is then read as it lies).
+
+    Only pages read with low confidence need it, so a child loads it on first need; a
+    parent that forks children into a sandbox hiding the data directory preloads it:
+    ``infrastructure.processing.ocr:load_orientation`` (about 30 MB, shared by the forks).
+    """
+    global _osd, _osd_directory
+    directory = find_tessdata(tessdata)
+    if _osd is not None and _osd_directory == str(directory):
+        return _osd
+    import tesserocr
+
+    try:
+        if not (directory / "osd.traineddata").is_file():
+            return None
+        engine = tesserocr.PyTessBaseAPI(
+            path=str(directory).rstrip("/") + "/", lang="osd", psm=tesserocr.PSM.OSD_ONLY
+        )
+    except (OSError, RuntimeError):  # not installed, or not readable from here
+        return None
+    _osd, _osd_directory = engine, str(directory)
+    return engine
 
 
 def _upright(
@@ -234,27 +261,18 @@ def _upright(
 ) -> tuple[bytes, int, int] | None:
     """The page turned upright when Tesseract's orientation detection (``osd`` data) is
     sure it is not; else None."""
-    global _osd
-    import tesserocr
     from PIL import Image
 
-    directory = find_tessdata(options.tessdata)
-    if not (directory / "osd.traineddata").is_file():
+    osd = load_orientation(options.tessdata)
+    if osd is None:
         return None
-    if _osd is None:
-        try:
-            _osd = tesserocr.PyTessBaseAPI(
-                path=str(directory).rstrip("/") + "/", lang="osd", psm=tesserocr.PSM.OSD_ONLY
-            )
-        except RuntimeError:  # the data cannot be loaded here: read the page as it lies
-            return None
-    _osd.SetImageBytes(pixels, width, height, 1, width)
+    osd.SetImageBytes(pixels, width, height, 1, width)
     try:
-        found = _osd.DetectOrientationScript()
+        found = osd.DetectOrientationScript()
     except RuntimeError:  # too little text to tell
         return None
     finally:
-        _osd.Clear()
+        osd.Clear()
     degrees = int(found.get("orient_deg") or 0) if found else 0
     if degrees not in (90, 180, 270) or float(found.get("orient_conf") or 0) < _SURE_ORIENTATION:
         return None

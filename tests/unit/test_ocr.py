@@ -281,3 +281,12 @@ def test_a_page_deadline_the_parser_limits_cannot_hold_is_refused(tmp_path: Path
         Settings(data_dir=tmp_path, ocr_languages="eng deu")
     assert Settings(data_dir=tmp_path, ocr_page_timeout_seconds=50, pdf_cpu_seconds=90,
                     pdf_timeout_seconds=120).ocr_page_timeout_seconds == 50  # fmt: skip
+
+
+def test_without_orientation_data_a_page_is_read_as_it_lies(tmp_path: Path) -> None:
+    from infrastructure.processing.ocr import load_orientation
+
+    (tmp_path / "eng.traineddata").write_bytes(b"")
+
+    assert load_orientation(str(tmp_path)) is None
+    assert load_orientation() is load_orientation(str(check_languages("osd")))
