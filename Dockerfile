@@ -40,9 +40,14 @@ FROM ${DEBIAN_IMAGE} AS runtime
 # python3: the interpreter the environment was built for (/opt/venv links to it). libmagic1
 # sniffs the real MIME type of uploads. ca-certificates: TLS to Temporal Cloud, S3, OpenAI.
 # No libpq: psycopg's binary build brings its own.
+# tesseract-ocr-*: Tesseract's language data for OCR (eng; osd, orientation and script).
+# The engine itself is tesserocr's wheel (libtesseract bundled), so not the tesseract-ocr
+# command, whose cairo, pango and ICU the service never runs. One more OCR_LANGUAGES
+# language: add its package here (tesseract-ocr-deu for deu, tesseract-ocr-chi-sim for chi_sim).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 libmagic1 ca-certificates \
+    tesseract-ocr-eng tesseract-ocr-osd \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app app \

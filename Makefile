@@ -1,5 +1,6 @@
 # One target per process, `make dev` for all of them. Every target installs first what it
-# needs and is missing: uv, libmagic and the locked environment; chromium for `make test` only.
+# needs and is missing: uv, libmagic, Tesseract's language data and the locked environment;
+# chromium and the OCR test documents for `make test` only.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,15 +14,22 @@ APT := $(if $(filter 0,$(shell id -u)),,sudo) apt-get
 DATA_DIR ?= data
 API_URL ?= http://127.0.0.1:8000
 TEMPORAL_UI_URL ?= http://127.0.0.1:8233
+# The OCR languages to install (Tesseract's form, eng+deu): the environment's, else .env's,
+# else eng. eng and osd (orientation and script) are always installed.
+OCR_LANGUAGES ?= $(or $(shell sed -n 's/^OCR_LANGUAGES=//p' .env 2>/dev/null | tail -n 1 | tr -d "\"'"),eng)
+# Debian's package of a language's data: tesseract-ocr-chi-sim holds chi_sim.
+TESSERACT_PACKAGES := $(sort tesseract-ocr $(foreach lang,eng osd $(subst +, ,$(subst ~,,$(OCR_LANGUAGES))),tesseract-ocr-$(subst _,-,$(shell echo $(lang) | tr A-Z a-z))))
+# Real born-digital documents (their Debian packages' own manuals) for the OCR recall test.
+OCR_TEST_PACKAGES := bzip2-doc shared-mime-info libtasn1-doc
 # The workflow's search attributes (infrastructure/temporal/models.py); the Procfile lists them too.
 TEMPORAL_SEARCH_ATTRIBUTES := --search-attribute ArtifactId=Keyword --search-attribute MimeType=Keyword --search-attribute ArtifactOutcome=Keyword
 
-.PHONY: help install install-uv install-libmagic install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-secrets docker-up docker-down check-compose check-image sweep-orphans audit bench bench-quick chaos chaos-quick
+.PHONY: help install install-uv install-libmagic install-tesseract install-ocr-samples install-env install-browser dev temporal-dev run run-api run-pipeline-worker run-workflow-worker run-read-worker run-temporal-worker test lint format clean docker-secrets docker-up docker-down check-compose check-image sweep-orphans audit bench bench-quick chaos chaos-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: install-uv install-libmagic install-env ## Install what the service needs (uv, libmagic, the locked environment), each if missing
+install: install-uv install-libmagic install-tesseract install-env ## Install what the service needs (uv, libmagic, Tesseract, the locked environment), each if missing
 
 install-uv: ## Install uv if it is not on PATH, into .tools/ (a venv of its own, so PEP 668 never refuses it)
 	@command -v uv >/dev/null 2>&1 || [ -x $(TOOLS)/bin/uv ] || { \
@@ -35,6 +43,20 @@ install-libmagic: ## Install libmagic1 through apt if missing (it sniffs the MIM
 	@ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || { \
 	  echo "installing libmagic1 (needed to sniff MIME types)"; \
 	  $(APT) update -qq && $(APT) install -y -qq libmagic1; }
+
+install-tesseract: ## Install Tesseract and its data for eng, osd and OCR_LANGUAGES through apt if missing (OCR of scans and images)
+	@missing=$$(for package in $(TESSERACT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
+	[ -z "$$missing" ] || { \
+	  echo "installing" $$missing "(OCR)"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing; }
+
+install-ocr-samples: ## Install, through apt if missing, the Debian packages whose PDF manuals the OCR recall test scans
+	@missing=$$(for package in $(OCR_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || echo $$package; done); \
+	[ -z "$$missing" ] || { \
+	  echo "installing" $$missing "(real documents for the OCR recall test)"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing; }
 
 install-env: install-uv ## Install the locked environment (uv sync --locked) into .venv/
 	@$(UV) sync --locked --quiet
@@ -80,7 +102,7 @@ run-read-worker: install ## Run the read worker (event store -> read model for G
 run-temporal-worker: install ## Run the Temporal worker (ProcessArtifactWorkflow and its activities)
 	$(UV) run --no-sync python -m infrastructure.temporal.worker
 
-test: install install-browser ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
+test: install install-browser install-ocr-samples ## Run the whole test suite (unit, workflow, integration on SQLite and PostgreSQL, e2e)
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 chaos: install ## Run the fault-and-abuse suite (real processes, Temporal, SQLite and PostgreSQL; prints figures)

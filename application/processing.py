@@ -55,6 +55,9 @@ class ContentWarning(StrEnum):
     NO_TEXT = "no_text"
     # A text file longer than TEXT_MAX_BYTES: only its start was read.
     TRUNCATED = "truncated"
+    # OCR of a page reached its deadline (OCR_PAGE_TIMEOUT_SECONDS): the page has the words
+    # read by then, maybe not all of them.
+    OCR_TIMEOUT = "ocr_timeout"
 
 
 class UnprocessableContent(Exception):  # noqa: N818 - a domain word

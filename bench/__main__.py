@@ -10,13 +10,13 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench import e2e, ingest, lag, memory, pdf_throughput, plots, scale, trigger
+from bench import e2e, ingest, lag, memory, ocr_throughput, pdf_throughput, plots, scale, trigger
 from bench.report import RESULTS_PATH, Result, table, write_results
 from infrastructure.config import Settings
 from infrastructure.logging import configure_logging
 from tests.support import postgres_reachable, start_dev_server
 
-SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale", "memory", "pdf")
+SCENARIOS = ("trigger", "ingest", "lag", "end_to_end", "scale", "memory", "pdf", "ocr")
 
 
 def main() -> None:
@@ -99,9 +99,8 @@ async def _memory_and_pdf(
     client: Client, root: Path, scenarios: list[str], *, quick: bool
 ) -> list[Result]:
     results: list[Result] = []
-    if "memory" not in scenarios and "pdf" not in scenarios:
-        return results
-    pdf = await asyncio.to_thread(pdf_throughput.text_pdf, root / "bench-500p.pdf")
+    if "memory" in scenarios or "pdf" in scenarios:
+        pdf = await asyncio.to_thread(pdf_throughput.text_pdf, root / "bench-500p.pdf")
     if "memory" in scenarios:
         address = client.service_client.config.target_host
         size = (200 if quick else 1024) * 1024 * 1024
@@ -109,6 +108,12 @@ async def _memory_and_pdf(
         results.append(await memory.worker_pdf(client, root, pdf, pages=pdf_throughput.PAGES))
     if "pdf" in scenarios:
         results.append(await pdf_throughput.run(root, pdf, rounds=3 if quick else 7))
+    if "ocr" in scenarios:
+        # OCR's own rows: its throughput, and the worker's memory over a long scan.
+        results.append(await ocr_throughput.run(root, quick=quick, rounds=2 if quick else 3))
+        pages = 20 if quick else 100
+        scan = await asyncio.to_thread(ocr_throughput.scan_pdf, root / "memory-scan", pages)
+        results.append(await memory.worker_ocr(client, root, scan, pages=pages))
     for r in results:
         print(f"{r.name}: {r.value:.1f} {r.unit} (baseline {r.baseline:.1f})", file=sys.stderr)
     return results

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     pdf_timeout_seconds: int = Field(default=120, ge=1)
     text_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     image_max_pixels: int = Field(default=89_478_485, ge=1)
+    # Frames (pages) of a multi-page image beyond this fail with too_many_pages, before any
+    # frame is decoded.
+    image_max_frames: int = Field(default=1000, ge=1)
+    # OCR (Tesseract): "auto" reads pages without a usable text layer (scans, images),
+    # "force" every page, "off" none. OCR_LANGUAGES in Tesseract's form ("eng", "eng+deu"),
+    # each installed as Debian's tesseract-ocr-<lang> (`make install-tesseract`).
+    ocr: Literal["auto", "off", "force"] = "auto"
+    ocr_languages: str = Field(default="eng", pattern=r"^~?[A-Za-z0-9_]+(\+~?[A-Za-z0-9_]+)*$")
+    # Tesseract's deadline for one page: a page past it keeps the words read by then, and the
+    # result warns ocr_timeout.
+    ocr_page_timeout_seconds: float = Field(default=20, gt=0, le=600)
     # ZIP-based documents (DOCX, XLSX, PPTX, ODF) are checked before parsing: more members,
     # more declared bytes or a member compressing better than this fail with too_large.
     office_max_members: int = Field(default=10_000, ge=1)
@@ -254,6 +265,21 @@ class Settings(BaseSettings):
                     f"KURRENTDB_URI must start with one of "
                     f"{', '.join(s + '://' for s in sorted(_KURRENTDB_SCHEMES))}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_ocr(self) -> Self:
+        # A parser child OCRs a page only when its limits leave room for the page's worst
+        # case; with less than that, no page could ever be read. (Light: loads no engine.)
+        from infrastructure.processing.ocr import OcrOptions, page_allowance
+
+        worst = page_allowance(OcrOptions(page_timeout_seconds=self.ocr_page_timeout_seconds))
+        if self.ocr != "off" and worst >= min(self.pdf_cpu_seconds, self.pdf_timeout_seconds):
+            raise ValueError(
+                f"OCR_PAGE_TIMEOUT_SECONDS={self.ocr_page_timeout_seconds:g} leaves no room for "
+                f"a page within PDF_CPU_SECONDS and PDF_TIMEOUT_SECONDS (a page may take "
+                f"{worst:g} s): lower it or raise those"
+            )
         return self
 
     def _check_blob_store(self) -> None:

@@ -5,7 +5,8 @@ runtime stage's own ``RUN``s, ``uv sync --locked --no-dev``), then, chrooted int
 Dockerfile's ``USER`` with its ``ENV`` and ``WORKDIR``:
 
 1. imports every entrypoint: the module of each compose service built from the Dockerfile,
-   the Dockerfile's ``CMD``, the health check and the project's console scripts;
+   the Dockerfile's ``CMD``, the health check and the project's console scripts; OCRs a
+   drawn line of text (the engine and the image's language data);
 2. runs each of those processes and waits until ``python -m infrastructure.healthcheck
    PROCESS`` (the compose file's own health check) exits 0 in the chroot, and for the API
    until ``GET /health`` answers 200 as well.
@@ -48,6 +49,17 @@ from scripts.image_rootfs import (
 from tests.support import free_port, start_dev_server
 
 HEALTH_DEADLINE = 120.0
+# Draws a line with Pillow's own font and OCRs it as the worker does: the engine loads the
+# image's language data and reads.
+OCR_TEXT = "Tesseract reads this image"
+OCR_CHECK = f"""
+from PIL import Image, ImageDraw, ImageFont
+from infrastructure.processing.ocr import OcrOptions, recognise_image
+image = Image.new("L", (1200, 200), 255)
+font = ImageFont.load_default(size=64)
+ImageDraw.Draw(image).text((40, 60), {OCR_TEXT!r}, font=font, fill=0)
+print(" ".join(recognise_image(image, dpi=300, options=OcrOptions()).paragraphs))
+"""
 
 
 def processes(compose: Mapping[str, object]) -> dict[str, str]:
@@ -205,6 +217,11 @@ def main() -> None:
             if imported.returncode != 0:
                 raise ImageError(f"importing the entrypoints failed:\n{imported.stderr}")
             step(f"imported {', '.join(modules)}", started)
+            started = time.monotonic()
+            read = Chroot(rootfs, runtime, {}).run("python", "-c", OCR_CHECK)
+            if read.returncode != 0 or read.stdout.strip() != OCR_TEXT:
+                raise ImageError(f"OCR in the image read {read.stdout!r}:\n{read.stderr}")
+            step("OCR (tesserocr, the image's language data) read a drawn line", started)
             asyncio.run(check(rootfs, runtime, named))
     except ImageError as err:
         print(f"check-image: FAILED: {err}", file=sys.stderr)

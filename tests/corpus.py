@@ -8,6 +8,7 @@ in exactly the one way its name says.
 from __future__ import annotations
 
 import random
+import re
 import struct
 import zipfile
 import zlib
@@ -231,6 +232,132 @@ def pixel_bomb_png(directory: Path, width: int = 100_000, height: int = 100_000)
 def truncated_png(directory: Path) -> Path:
     whole = png_image(directory, 256, 256).read_bytes()
     return _write(directory / "truncated.png", whole[: len(whole) // 2])
+
+
+# Real prose every Debian system carries (base-files is essential), for documents that read
+# like documents: licence texts.
+COMMON_LICENSES = Path("/usr/share/common-licenses")
+
+
+def prose_pdf(
+    directory: Path,
+    text: str,
+    *,
+    name: str = "prose.pdf",
+    font: str = "Times-Roman",
+    size: float = 11,
+) -> Path:
+    """A born-digital A4 PDF typesetting ``text``: a paragraph at each blank line, a short
+    line in capitals or ending in a colon set as a heading, as a word processor would."""
+    from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+    from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+    from reportlab.platypus import Paragraph, SimpleDocTemplate  # type: ignore[import-untyped]
+
+    body = ParagraphStyle("body", fontName=font, fontSize=size, leading=size * 1.3)
+    heading = ParagraphStyle(
+        "heading", fontName="Helvetica-Bold", fontSize=size * 1.4, leading=size * 2
+    )
+    story = []
+    for part in re.split(r"\n\s*\n", text):
+        words = " ".join(part.split())
+        if not words:
+            continue
+        escaped = words.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        short = len(words) < 60 and (words.isupper() or words.endswith(":"))
+        story.append(Paragraph(escaped, heading if short else body))
+    path = directory / name
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
+
+
+def scanned_pdf(
+    directory: Path,
+    original: Path | bytes,
+    *,
+    pages: list[int] | None = None,
+    dpi: int = 200,
+    name: str = "scan.pdf",
+) -> Path:
+    """An image-only PDF of ``original``'s pages (0-based ``pages``, default all), each
+    rendered to a ``dpi`` greyscale image, as a scanner makes: no text layer at all."""
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+
+    document = pdfium.PdfDocument(original)
+    try:
+        images = [
+            document[index].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+            for index in (range(len(document)) if pages is None else pages)
+        ]
+    finally:
+        document.close()
+    path = directory / name
+    images[0].save(path, save_all=True, append_images=images[1:], resolution=dpi)
+    return path
+
+
+def pdf_page_images(original: Path | bytes, *, dpi: int = 200) -> list[Image.Image]:
+    """``original``'s pages as ``dpi`` greyscale images (the pages of a scan)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(original)
+    try:
+        return [
+            document[index].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+            for index in range(len(document))
+        ]
+    finally:
+        document.close()
+
+
+def multipage_tiff(directory: Path, images: list[Image.Image], *, dpi: int = 200) -> Path:
+    """A multi-page TIFF (LZW), one page per image: what a document scanner files."""
+    path = directory / "scan.tiff"
+    images[0].save(
+        path, save_all=True, append_images=images[1:], compression="tiff_lzw", dpi=(dpi, dpi)
+    )
+    return path
+
+
+def blank_scan_pdf(directory: Path, *, noise: bool = False, dpi: int = 200) -> Path:
+    """A one-page image-only PDF of a blank sheet, or of grey noise: nothing legible."""
+    size = (int(8.5 * dpi), 11 * dpi)
+    if noise:
+        rng = random.Random(14)
+        image = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+    else:
+        image = Image.new("L", size, 255)
+    path = directory / ("noise.pdf" if noise else "blank.pdf")
+    image.save(path, resolution=dpi)
+    return path
+
+
+def many_frames_tiff(directory: Path, frames: int) -> Path:
+    """A TIFF of ``frames`` 1x1 pages, a few dozen bytes each (all share one pixel)."""
+    return _write(directory / "many-frames.tiff", _tiff([(1, 1)] * frames))
+
+
+def huge_frame_tiff(directory: Path, width: int = 100_000, height: int = 100_000) -> Path:
+    """A TIFF whose second page declares ``width`` x ``height`` pixels (its data is 1 byte):
+    the first page is harmless, so only a check of every frame's size refuses it."""
+    return _write(directory / "huge-frame.tiff", _tiff([(1, 1), (width, height)]))
+
+
+def _tiff(sizes: list[tuple[int, int]]) -> bytes:
+    """A little-endian, uncompressed 8-bit greyscale TIFF with one page per size; every
+    page's strip is the same byte (white), so a page declaring more pixels is damaged."""
+    strip_at = 8
+    out = bytearray(b"II*\x00" + struct.pack("<I", strip_at + 1) + b"\xff")
+    tags = (256, 257, 258, 259, 262, 273, 277, 278, 279)
+    for number, (width, height) in enumerate(sizes):
+        at = len(out)
+        values = (width, height, 8, 1, 1, strip_at, 1, height, 1)
+        entries = b"".join(
+            struct.pack("<HHII", tag, 4, 1, value)  # type 4: LONG
+            for tag, value in zip(tags, values, strict=True)
+        )
+        following = at + 2 + len(entries) + 4 if number + 1 < len(sizes) else 0
+        out += struct.pack("<H", len(tags)) + entries + struct.pack("<I", following)
+    return bytes(out)
 
 
 def _chunk(kind: bytes, data: bytes = b"") -> bytes:

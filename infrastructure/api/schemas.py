@@ -36,7 +36,9 @@ class ProcessingResults(BaseModel):
     )
     warnings: list[str] = Field(
         description="what a reader of the results should know; `no_text`: the document has "
-        "no text at all, not even by OCR (it is still processed)"
+        "no text at all, not even by OCR (it is still processed); `truncated`: only the start "
+        "of a long text file was read; `ocr_timeout`: OCR of a page reached its deadline, the "
+        "page has the words read by then"
     )
 
 

@@ -11,7 +11,10 @@ from infrastructure.cli.client import View
 from infrastructure.cli.progress import human_size
 
 # What a warning in the results means, beside its machine-readable word.
-WARNINGS = {"no_text": " (no text was found in the document, not even by OCR)"}
+WARNINGS = {
+    "no_text": " (no text was found in the document, not even by OCR)",
+    "ocr_timeout": " (OCR of a page ran out of time: it has the words read by then)",
+}
 # The results an artifact may have, as the CLI's commands (and the API's links) name them.
 RESULTS = ("text", "markdown", "chunks", "pages")
 

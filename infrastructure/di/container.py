@@ -264,15 +264,35 @@ def processing_options(settings: Settings) -> ProcessingOptions:
     """The content-processing limits the settings choose."""
     # Imported here, as the activities are: only the Temporal worker processes content.
     from infrastructure.processing.formats.archive import ArchiveLimits
-    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits
+    from infrastructure.processing.limits import DEFAULT_MODULES, Preload, ProcessLimits, WarmUp
+    from infrastructure.processing.ocr import OcrOptions, check_languages
     from infrastructure.processing.options import ProcessingOptions
     from infrastructure.processing.pdf import PdfLimits
 
+    # At the worker's start, naming the package to install, not at the first scan; and the
+    # directory found here is the one the parser children use (they get no environment).
+    tessdata = str(check_languages(settings.ocr_languages)) if settings.ocr != "off" else None
+    ocr = OcrOptions(
+        mode=settings.ocr,
+        languages=settings.ocr_languages,
+        page_timeout_seconds=settings.ocr_page_timeout_seconds,
+        tessdata=tessdata,
+    )
     # What the worker's fork server loads at start, before forking any parser child: the
-    # PDF parser. Every parser family's ProcessLimits takes this one, so that one server
-    # (and one copy of every module and model, shared by the children) serves them all;
-    # other parsers' libraries it loads when it meets them (their FORK_SERVER_PRELOAD).
-    preload = Preload(modules=DEFAULT_MODULES)
+    # PDF parser, and with OCR on, Tesseract's model for OCR_LANGUAGES and its orientation
+    # detection (the sandboxed children could not read the data directory themselves).
+    # Every parser family's ProcessLimits takes this one, so that one server (and one copy
+    # of every module and model, shared by the children) serves them all; other parsers'
+    # libraries it loads when it meets them (their FORK_SERVER_PRELOAD).
+    warm_ups = (
+        ()
+        if tessdata is None
+        else (
+            WarmUp("infrastructure.processing.ocr:load_engine", (settings.ocr_languages, tessdata)),
+            WarmUp("infrastructure.processing.ocr:load_orientation", (tessdata,)),
+        )
+    )
+    preload = Preload(modules=DEFAULT_MODULES, warm_ups=warm_ups)
     return ProcessingOptions(
         allowed_types=settings.allowed_types,
         pdf=PdfLimits(
@@ -287,6 +307,8 @@ def processing_options(settings: Settings) -> ProcessingOptions:
         ),
         text_max_bytes=settings.text_max_bytes,
         image_max_pixels=settings.image_max_pixels,
+        image_max_frames=settings.image_max_frames,
+        ocr=ocr,
         archive=ArchiveLimits(
             max_members=settings.office_max_members,
             max_uncompressed_bytes=settings.office_max_uncompressed_mb * 1024 * 1024,

@@ -27,7 +27,7 @@ from infrastructure.processing.formats.extractors import (
     extract_pptx_content,
     extract_xlsx_content,
 )
-from infrastructure.processing.image import inspect_image
+from infrastructure.processing.image import extract_image
 from infrastructure.processing.limits import ChildFailed
 from infrastructure.processing.options import ProcessingOptions
 from infrastructure.processing.pdf import PdfProgress, extract_pdf
@@ -57,20 +57,26 @@ Extractor: TypeAlias = Callable[[ExtractionJob, DocumentWriter], Details]
 
 
 def extract_pdf_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
-    """PDF: the text layer of each page (``pdf.py``), resumable batch by batch."""
+    """PDF: each page's text layer, or OCR where it has none worth keeping (``pdf.py``),
+    resumable batch by batch."""
     progress = extract_pdf(
         job.source,
         writer,
         blob_store=job.blob_store,
         limits=job.options.pdf,
+        ocr=job.options.ocr,
         resume_from=PdfProgress.from_details(job.resume_from),
         heartbeat=lambda progress: job.heartbeat(progress.to_details()),
     )
+    details: Details = {}
+    if progress.ocr_timed_out:
+        writer.warn(ContentWarning.OCR_TIMEOUT)
+        details["ocr_timed_out_pages"] = _pages(progress.ocr_timed_out)
     # The writer has every block: the batches were only kept for a retry to resume from
     # (one that finds them gone starts over).
     for location in progress.block_locations:
         job.blob_store.delete(location)
-    return {}
+    return details
 
 
 def extract_text_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
@@ -86,15 +92,32 @@ def extract_text_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
 
 
 def extract_image_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
-    """Images: their facts from the header, and one page with no text (yet: no OCR)."""
-    image = inspect_image(job.source, max_pixels=job.options.image_max_pixels)
-    writer.add({"type": "page", "number": 1, "source": "none", "confidence": None})
-    return {
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "mode": image.mode,
-    }
+    """Images: their facts, and each frame OCRed as a page, in the limited child
+    (``image.py``), resumable batch of frames by batch as a PDF is."""
+    image = extract_image(
+        job.source,
+        limits=job.options.pdf.process,
+        ocr=job.options.ocr,
+        on_block=writer.add,
+        max_pixels=job.options.image_max_pixels,
+        max_frames=job.options.image_max_frames,
+        blob_store=job.blob_store,
+        resume_from=PdfProgress.from_details(job.resume_from),
+        heartbeat=lambda progress: job.heartbeat(progress.to_details()),
+    )
+    # The batches were kept for a retry only, as a PDF's are.
+    for location in image.progress.block_locations if image.progress else ():
+        job.blob_store.delete(location)
+    details: Details = dict(image.facts.to_details())
+    if image.timed_out_pages:
+        writer.warn(ContentWarning.OCR_TIMEOUT)
+        details["ocr_timed_out_pages"] = _pages(image.timed_out_pages)
+    return details
+
+
+def _pages(numbers: tuple[int, ...]) -> str:
+    """Page numbers as a detail: "3,7" (a detail is a string, a number or a flag)."""
+    return ",".join(str(number) for number in numbers)
 
 
 EXTRACTORS: dict[ContentKind, Extractor] = {

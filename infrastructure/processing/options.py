@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from application.processing import SUPPORTED_TYPES
 from infrastructure.processing.chunks import DEFAULT_CHUNK_CHARS
 from infrastructure.processing.formats.archive import ArchiveLimits
+from infrastructure.processing.ocr import OcrOptions
 from infrastructure.processing.pdf import PdfLimits
 
 # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), named here so that the
@@ -26,6 +27,8 @@ class ProcessingOptions:
     pdf: PdfLimits = field(default_factory=PdfLimits)
     text_max_bytes: int = 10 * 1024 * 1024
     image_max_pixels: int = DEFAULT_MAX_PIXELS
+    image_max_frames: int = 1000
+    ocr: OcrOptions = field(default_factory=OcrOptions)
     # What a ZIP-based document (OOXML, ODF) may unpack to, checked before it is parsed.
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     spreadsheet_max_cells: int = 500_000

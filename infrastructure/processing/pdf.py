@@ -9,7 +9,14 @@ batch, stores it as a blob of JSON lines, hands its blocks to the ``DocumentWrit
 reports progress, which is what an activity heartbeats. A retried activity passes its last
 heartbeat back as ``resume_from``: the stored batches are fed to a new writer again and the
 child starts at the first page not yet stored, so a retry parses no stored page twice and
-writes the same outputs. Wiring in an activity::
+writes the same outputs.
+
+A page without a usable text layer is OCRed in the same child (``ocr.read_pdf_page``).
+OCR takes seconds a page, so a batch holding OCRed pages is sent once it has taken
+``OcrOptions.batch_seconds``, and a child whose CPU or wall-clock limit would not see one
+more OCRed page through stops before it (``{"stopped_at": page}``): the parent starts the
+next child at that page, each child within the limits a hostile file gets. Wiring in an
+activity::
 
     details = activity.info().heartbeat_details
     with blob_store.open(location) as blob, DocumentWriter(blob_store) as writer:
@@ -18,6 +25,7 @@ writes the same outputs. Wiring in an activity::
             writer,
             blob_store=blob_store,
             limits=limits,
+            ocr=ocr_options,
             resume_from=PdfProgress.from_details(details[0]) if details else None,
             heartbeat=lambda progress: activity.heartbeat(progress.to_details()),
         )
@@ -31,6 +39,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +56,7 @@ from infrastructure.processing.limits import (
     ProcessLimits,
     run_limited,
 )
+from infrastructure.processing.ocr import Budget, OcrOptions, page_allowance, read_pdf_page
 from infrastructure.processing.text import PAGE_END, paragraphs, store_text
 
 if TYPE_CHECKING:
@@ -72,12 +82,15 @@ class PdfProgress:
     page_count: int
     next_page: int
     block_locations: tuple[str, ...] = ()
+    # Pages (from 1) whose OCR reached its deadline (they keep what was read by then).
+    ocr_timed_out: tuple[int, ...] = ()
 
     def to_details(self) -> dict[str, Json]:
         return {
             "page_count": self.page_count,
             "next_page": self.next_page,
             "block_locations": list(self.block_locations),
+            "ocr_timed_out": list(self.ocr_timed_out),
         }
 
     @classmethod
@@ -93,6 +106,7 @@ class PdfProgress:
                 page_count=int(details["page_count"]),
                 next_page=int(details["next_page"]),
                 block_locations=tuple(str(location) for location in details["block_locations"]),
+                ocr_timed_out=tuple(int(page) for page in details.get("ocr_timed_out", ())),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -105,6 +119,7 @@ def extract_pdf(
     *,
     blob_store: BlobStore,
     limits: PdfLimits | None = None,
+    ocr: OcrOptions | None = None,
     resume_from: PdfProgress | None = None,
     heartbeat: Callable[[PdfProgress], None] = lambda progress: None,
     scratch_dir: Path | None = None,
@@ -119,45 +134,64 @@ def extract_pdf(
     """
     limits = limits or PdfLimits()
     progress = resume_from or PdfProgress(page_count=0, next_page=0)
-    if not _all_stored(blob_store, progress.block_locations):
+    if not all_stored(blob_store, progress.block_locations):
         progress = PdfProgress(page_count=0, next_page=0)
     for location in progress.block_locations:
         for block in read_blocks(blob_store, location):
             writer.add(block)
-    # The child opens the PDF by path (INPUT_PATH, the file it is handed).
+    ocr = ocr or OcrOptions()
+    page_count = progress.page_count
+    # The child opens the PDF by path (INPUT_PATH, the file it is handed; each child
+    # opens it anew).
     with _as_file(source, scratch_dir) as file:
-        items = run_limited(
-            parse_pages,
-            INPUT_PATH,
-            progress.next_page,
-            limits.page_batch,
-            limits.max_pages,
-            limits=limits.process,
-            on_wait=lambda: heartbeat(progress),
-            input_file=file,
-        )
-        with closing(items):
-            page_count = _page_count(next(items, None))
-            if progress.next_page == 0:
-                progress = PdfProgress(page_count=page_count, next_page=0)
-            elif progress.page_count != page_count:
-                raise ChildFailed(
-                    f"resuming an extraction of {progress.page_count} pages, "
-                    f"but the PDF has {page_count}"
-                )
-            for item in items:
-                blocks, pages = _batch_blocks(
-                    item, progress.next_page, limits.page_batch, page_count
-                )
-                stored = store_blocks(blob_store, blocks)
-                progress = PdfProgress(
-                    page_count=page_count,
-                    next_page=progress.next_page + pages,
-                    block_locations=(*progress.block_locations, stored),
-                )
-                heartbeat(progress)
-                for block in blocks:
-                    writer.add(block)
+        # One child, unless OCR makes it stop short of its limits: then one more from where
+        # it stopped. Each child reads a page at least, so this ends.
+        while True:
+            first_page = progress.next_page
+            items = run_limited(
+                parse_pages,
+                INPUT_PATH,
+                progress.next_page,
+                limits.page_batch,
+                limits.max_pages,
+                ocr.to_json(),
+                limits.process.cpu_seconds,
+                limits.process.wall_seconds,
+                limits=limits.process,
+                # The progress as it is when the child goes quiet, not as it was here.
+                on_wait=lambda: heartbeat(progress),  # noqa: B023
+                input_file=file,
+            )
+            stopped = False
+            with closing(items):
+                page_count = _page_count(next(items, None))
+                if progress.next_page == 0:
+                    progress = PdfProgress(page_count=page_count, next_page=0)
+                elif progress.page_count != page_count:
+                    raise ChildFailed(
+                        f"resuming an extraction of {progress.page_count} pages, "
+                        f"but the PDF has {page_count}"
+                    )
+                for item in items:
+                    if _stopped_at(item, progress.next_page, first_page):
+                        stopped = True
+                        break
+                    blocks, pages = _batch_blocks(
+                        item, progress.next_page, limits.page_batch, page_count
+                    )
+                    timed_out = _timed_out(item, progress.next_page, pages)
+                    stored = store_blocks(blob_store, blocks)
+                    progress = PdfProgress(
+                        page_count=page_count,
+                        next_page=progress.next_page + pages,
+                        block_locations=(*progress.block_locations, stored),
+                        ocr_timed_out=(*progress.ocr_timed_out, *timed_out),
+                    )
+                    heartbeat(progress)
+                    for block in blocks:
+                        writer.add(block)
+            if not stopped:
+                break
     if progress.next_page != page_count:
         raise ChildFailed(f"the parser stopped after {progress.next_page} of {page_count} pages")
     return progress
@@ -181,11 +215,24 @@ def read_blocks(blob_store: BlobStore, location: str) -> Iterator[Block]:
                 raise ChildFailed(f"stored blocks at {location} are damaged: {err}") from None
 
 
-def parse_pages(path: str, start_page: int, page_batch: int, max_pages: int) -> Iterator[Json]:
-    """Runs in the child: yields the page count, then ``{"first_page", "blocks"}`` batches."""
+def parse_pages(
+    path: str,
+    start_page: int,
+    page_batch: int,
+    max_pages: int,
+    ocr: Json = None,
+    cpu_seconds: float = float("inf"),
+    wall_seconds: float = float("inf"),
+) -> Iterator[Json]:
+    """Runs in the child: yields the page count, then ``{"first_page", "blocks",
+    "ocr_timed_out"}`` batches; ``{"stopped_at": page}`` when its limits (``cpu_seconds``,
+    ``wall_seconds``) would not see that page's OCR through (the parent goes on in a fresh
+    child)."""
     # Imported here so that only child processes ever load PDFium.
     import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
+    options = OcrOptions.from_json(ocr) if ocr is not None else OcrOptions(mode="off")
+    budget = Budget(cpu_seconds=cpu_seconds, wall_seconds=wall_seconds)
     try:
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as err:
@@ -202,49 +249,93 @@ def parse_pages(path: str, start_page: int, page_batch: int, max_pages: int) -> 
                 f"the PDF has {page_count} pages, more than the {max_pages} allowed",
             )
         yield page_count
-        for first in range(start_page, page_count, page_batch):
-            last = min(first + page_batch, page_count)
+        first = start_page
+        while first < page_count:
+            started = time.monotonic()
             blocks: list[Json] = []
-            for index in range(first, last):
-                blocks.extend(page_blocks(pdfium, document, index))
-            yield {"first_page": first, "blocks": blocks}
+            timed_out: list[Json] = []
+            index = first
+            while index < page_count and index - first < page_batch:
+                # The child's first page is always read: every child makes progress.
+                allowed = index == start_page or budget.allows(page_allowance(options))
+                read = page_blocks(pdfium, document, index, options, ocr_allowed=allowed)
+                if read is None:
+                    if blocks:
+                        yield {"first_page": first, "blocks": blocks, "ocr_timed_out": timed_out}
+                    yield {"stopped_at": index}
+                    return
+                page, ocred, page_timed_out = read
+                blocks.extend(page)
+                if page_timed_out:
+                    timed_out.append(index + 1)
+                index += 1
+                if ocred and time.monotonic() - started >= options.batch_seconds:
+                    break
+            yield {"first_page": first, "blocks": blocks, "ocr_timed_out": timed_out}
+            first = index
 
 
-def page_blocks(pdfium: Any, document: Any, index: int) -> list[Json]:
+def page_blocks(
+    pdfium: Any, document: Any, index: int, ocr: OcrOptions, *, ocr_allowed: bool = True
+) -> tuple[list[Json], bool, bool] | None:
     """Runs in the child: the blocks of page ``index`` (from 0): its ``page`` block, then its
-    text layer's paragraphs. The one place that decides how a page's text is had."""
-    text = page_text(pdfium, document, index)
-    source = "text" if text.strip() else "none"
+    paragraphs, from its text layer or OCR (``ocr.read_pdf_page``); whether it was OCRed,
+    and whether OCR reached its deadline. None when the page needs OCR and
+    ``ocr_allowed`` is false. The one place that decides how a page's text is had."""
+    page = _page(pdfium, document, index)
+    try:
+        text = _text_layer(page)
+        read = read_pdf_page(pdfium, page, text, ocr, ocr_allowed=ocr_allowed)
+    finally:
+        page.close()
+    if read is None:
+        return None
     blocks: list[Json] = [
-        {"type": "page", "number": index + 1, "source": source, "confidence": None}
+        {
+            "type": "page",
+            "number": index + 1,
+            "source": read.source,
+            "confidence": read.confidence,
+        }
     ]
-    blocks.extend({"type": "paragraph", "text": part} for part in paragraphs(text))
-    return blocks
+    if read.paragraphs is not None:
+        blocks.extend({"type": "paragraph", "text": part} for part in read.paragraphs)
+    elif read.source == "text":
+        blocks.extend({"type": "paragraph", "text": part} for part in paragraphs(text))
+    return blocks, read.ocred, read.timed_out
 
 
 def page_text(pdfium: Any, document: Any, index: int) -> str:
     """Runs in the child: the text layer of page ``index`` (from 0), as PDFium reads it."""
+    page = _page(pdfium, document, index)
     try:
-        page = document[index]
+        return _text_layer(page)
+    finally:
+        page.close()
+
+
+def _page(pdfium: Any, document: Any, index: int) -> Any:
+    try:
+        return document[index]
     except pdfium.PdfiumError:
         raise UnprocessableContent(
             FailureReason.CORRUPT, f"page {index + 1} of the PDF cannot be read"
         ) from None
+
+
+def _text_layer(page: Any) -> str:
+    textpage = page.get_textpage()
     try:
-        textpage = page.get_textpage()
-        try:
-            text = str(textpage.get_text_range())
-        finally:
-            textpage.close()
+        text = str(textpage.get_text_range())
     finally:
-        page.close()
+        textpage.close()
     # PDFium ends lines with CRLF and marks a hyphenation point (a soft hyphen) with the
     # non-character U+FFFE; a form feed is the stored page separator.
     text = text.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")
     return text.replace(PAGE_END, "\n")
 
 
-def _all_stored(blob_store: BlobStore, locations: tuple[str, ...]) -> bool:
+def all_stored(blob_store: BlobStore, locations: tuple[str, ...]) -> bool:
     """Whether every stored batch is still there (an attempt that finished deletes them)."""
     for location in locations:
         try:
@@ -258,6 +349,29 @@ def _page_count(item: Json) -> int:
     if isinstance(item, bool) or not isinstance(item, int) or item < 0:
         raise ChildFailed(f"the parser reported no page count: {item!r}")
     return item
+
+
+def _stopped_at(item: Json, next_page: int, first_page: int) -> bool:
+    """Whether ``item`` says the child stopped at ``next_page``; a child stops only after
+    reading a page of its own, anything else is the child's failure."""
+    if not (isinstance(item, dict) and "stopped_at" in item):
+        return False
+    if item["stopped_at"] != next_page or next_page == first_page:
+        raise ChildFailed(f"the parser stopped oddly at page {next_page + 1}: {item!r}")
+    return True
+
+
+def _timed_out(item: Json, first_page: int, pages: int) -> tuple[int, ...]:
+    """The pages of a checked batch whose OCR reached its deadline (numbers from 1)."""
+    numbers = item.get("ocr_timed_out", []) if isinstance(item, dict) else None
+    found: list[int] = []
+    for number in numbers if isinstance(numbers, list) else [None]:
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ChildFailed(f"the parser sent bad OCR facts for page {first_page + 1}")
+        if not first_page < number <= first_page + pages:
+            raise ChildFailed(f"the parser sent bad OCR facts for page {first_page + 1}")
+        found.append(number)
+    return tuple(found)
 
 
 def _batch_blocks(

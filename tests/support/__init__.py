@@ -1,6 +1,7 @@
 """The one harness of tests, bench and the fault suite: the process catalogue, the stores
 they run on and the launchers of the real processes. Import its names from here."""
 
+from tests.support.extraction import ExtractionRun, WorkerLost
 from tests.support.history import ActivityAttempt, last_attempt, pid_of, running_on
 from tests.support.hosts import LOOPBACK, NAMESPACES, Host, Network, separate_hosts
 from tests.support.launch import (
@@ -50,12 +51,14 @@ __all__ = [
     "TEMPORAL_DEV_SERVER",
     "ActivityAttempt",
     "Condition",
+    "ExtractionRun",
     "Host",
     "Network",
     "PostgresServer",
     "Process",
     "SeaweedFS",
     "TcpProxy",
+    "WorkerLost",
     "binary",
     "compose_service",
     "fork_servers",

@@ -354,9 +354,10 @@ def test_a_markdown_file_keeps_its_headings_lists_and_tables(world: World, tmp_p
     assert world.text_at([facts.markdown_location or ""]) == markdown
 
 
-def test_an_image_gives_its_dimensions_and_format_and_warns_of_no_text(
+def test_an_image_with_nothing_legible_gives_its_facts_and_warns_of_no_text(
     world: World, tmp_path: Path
 ) -> None:
+    # A plain red rectangle: OCR finds nothing on it.
     request = world.upload(corpus.png_image(tmp_path, width=64, height=32).read_bytes())
 
     facts = world.extract(request)
@@ -367,7 +368,7 @@ def test_an_image_gives_its_dimensions_and_format_and_warns_of_no_text(
         page_count=1,
         char_count=0,
         text_locations=[],
-        details={"width": 64, "height": 32, "format": "PNG", "mode": "RGB"},
+        details={"width": 64, "height": 32, "format": "PNG", "mode": "RGB", "frames": 1},
         markdown_location=facts.markdown_location,
         chunks_location=facts.chunks_location,
         pages_location=facts.pages_location,

@@ -15,6 +15,7 @@ WORKER_ONLY = [
     "magic",
     "PIL",
     "pypdfium2",
+    "tesserocr",
     "infrastructure.temporal.activities",
     "infrastructure.temporal.workflows",
 ]

@@ -239,11 +239,52 @@ async def test_an_image_is_processed_with_its_facts_and_no_summary(
     assert harness.summarizer.texts == []
     artifact = harness.artifacts.get_artifact(request.artifact_id)
     assert artifact.mime_type == "image/png"
-    assert artifact.details == {"width": 64, "height": 32, "format": "PNG", "mode": "RGB"}
+    assert artifact.details == {
+        "width": 64,
+        "height": 32,
+        "format": "PNG",
+        "mode": "RGB",
+        "frames": 1,
+    }
     assert artifact.text_locations == []
     assert artifact.summary is None
-    # No OCR yet: an image has no text, and says so.
+    # OCR finds nothing on a plain red rectangle: no text, and it says so.
     assert outcome.warnings == artifact.warnings == ["no_text"]
+
+
+async def test_a_scanned_pdf_is_processed_with_the_text_ocr_read_and_a_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    scan = corpus.scanned_pdf(tmp_path, corpus.text_pdf(tmp_path, 2), dpi=200)
+    request = harness.upload(scan.read_bytes(), filename="scan.pdf")
+
+    async with harness.worker():
+        outcome = await (await harness.start(request)).result()
+
+    assert (outcome.status, outcome.page_count, outcome.warnings) == ("processed", 2, [])
+    assert outcome.has_summary
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    text = b"".join(harness.blobs.blobs[loc] for loc in artifact.text_locations).decode()
+    assert text.startswith("Page 1 of the corpus.\nIt mentions a caf")
+    pages = json.loads(harness.blobs.blobs[artifact.pages_location or ""])
+    assert [page["source"] for page in pages] == ["ocr", "ocr"]
+    assert harness.summarizer.texts == [text]
+
+
+async def test_a_scan_with_nothing_legible_ends_processed_with_no_text_and_no_summary(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.blank_scan_pdf(tmp_path, noise=True).read_bytes())
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+
+    assert (outcome.status, outcome.char_count, outcome.warnings) == ("processed", 0, ["no_text"])
+    assert SUMMARIZE_TEXT not in activities_scheduled(history)
+    artifact = harness.artifacts.get_artifact(request.artifact_id)
+    assert (artifact.status, artifact.warnings) == (ArtifactStatus.PROCESSED, ["no_text"])
 
 
 async def test_an_empty_text_file_ends_processed_with_no_text_and_no_summary(

@@ -23,6 +23,9 @@ const WARNINGS = {
     "No text was found in this document, not even by OCR: it is blank, a picture, or a " +
     "scan too faint to read. It is processed, but its text, Markdown and chunks are " +
     "empty and it has no summary.",
+  ocr_timeout:
+    "OCR of a page ran out of time (OCR_PAGE_TIMEOUT_SECONDS): that page has the words " +
+    "read by then, maybe not all of them. Its page facts say which pages were OCRed.",
 };
 // Where a page's text came from (GET /artifacts/{id}/pages).
 const SOURCES = { text: "text layer", ocr: "OCR", none: "nothing legible" };
