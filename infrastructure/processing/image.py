@@ -50,6 +50,10 @@ from infrastructure.processing.pdf import PdfProgress, all_stored, read_blocks, 
 
 # The formats the service accepts (application.processing.IMAGE_TYPES); Pillow tries
 # no other plugin on an upload, which keeps its attack surface to these parsers.
+# What the fork server imports before forking this parser's children (the OCR engine's
+# binding and Pillow's decoders): loaded once, shared, and not mapped anew inside a
+# child's address-space limit.
+FORK_SERVER_PRELOAD = ("PIL.Image", "PIL.ImageOps", "tesserocr")
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP")
 DEFAULT_MAX_FRAMES = 1000
 # The resolution assumed for an image that declares none (or a silly one): a scan's.

@@ -63,6 +63,12 @@ if TYPE_CHECKING:
     from infrastructure.processing.document import DocumentWriter
 
 
+# What the fork server imports before forking this parser's children besides PDFium: what
+# a page without a usable text layer needs to be rendered and OCRed (Pillow, the OCR
+# engine's binding). Loaded once and shared, and not mapped anew inside a child's
+# address-space limit, which would leave PDFium less of it on the next page.
+FORK_SERVER_PRELOAD = ("PIL.Image", "tesserocr")
+
 @dataclass(frozen=True)
 class PdfLimits:
     max_pages: int = 1000

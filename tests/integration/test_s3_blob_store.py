@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from application.artifacts import ArtifactsApplication
-from application.ports import BlobStore
+from application.ports import BlobStore, ContentFacts
 from infrastructure.config import Settings
 from infrastructure.di.container import (
     api_app,
@@ -72,8 +72,8 @@ def files_under(directory: Path) -> list[Path]:
 
 def extract(
     settings: Settings, artifacts: ArtifactsApplication, blobs: BlobStore, artifact_id: UUID
-) -> list[str]:
-    """Inspects and extracts the upload as the Temporal worker does; its text locations."""
+) -> ContentFacts:
+    """Inspects and extracts the upload as the Temporal worker does; what it found."""
     activities = ArtifactActivities(
         artifacts, blobs, FakeSummarizer(), processing_options(settings)
     )
@@ -89,7 +89,8 @@ def extract(
             kind=inspection.kind,
         ),
     )
-    return facts.text_locations
+    assert isinstance(facts, ContentFacts)
+    return facts
 
 
 async def test_an_uploaded_text_is_stored_in_the_bucket_and_its_text_extracted_there(
@@ -99,7 +100,8 @@ async def test_an_uploaded_text_is_stored_in_the_bucket_and_its_text_extracted_t
     artifact_id = await upload(settings, artifacts, text, "notes.txt")
     blobs = default_blob_store(settings)
 
-    locations = extract(settings, artifacts, blobs, artifact_id)
+    facts = extract(settings, artifacts, blobs, artifact_id)
+    locations = facts.text_locations
 
     assert read_text(blobs, locations, max_chars=1000) == text.decode()
     keys = [
@@ -109,7 +111,11 @@ async def test_an_uploaded_text_is_stored_in_the_bucket_and_its_text_extracted_t
         .get("Contents", [])
     ]
     stored = artifacts.get_artifact(artifact_id).storage_location
-    assert sorted(keys) == sorted(settings.s3_key_prefix + loc for loc in [stored, *locations])
+    # The upload, its text, its Markdown and its chunks (a text file has no page facts).
+    outputs = [facts.markdown_location, facts.chunks_location]
+    assert None not in outputs
+    expected = [stored, *locations, *(loc for loc in outputs if loc)]
+    assert sorted(keys) == sorted(settings.s3_key_prefix + loc for loc in expected)
     assert files_under(settings.blob_dir) == []
 
 
@@ -120,7 +126,7 @@ async def test_an_uploaded_pdf_has_its_pages_text_stored_in_the_bucket(
     artifact_id = await upload(settings, artifacts, pdf, "three.pdf")
     blobs = default_blob_store(settings)
 
-    locations = extract(settings, artifacts, blobs, artifact_id)
+    locations = extract(settings, artifacts, blobs, artifact_id).text_locations
 
     text = read_text(blobs, locations, max_chars=100_000)
     assert [page.strip() for page in text.split("\f") if page.strip()] == [
