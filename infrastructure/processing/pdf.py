@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 # address-space limit, which would leave PDFium less of it on the next page.
 FORK_SERVER_PRELOAD = ("PIL.Image", "tesserocr")
 
+
 @dataclass(frozen=True)
 class PdfLimits:
     max_pages: int = 1000
