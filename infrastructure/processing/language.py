@@ -39,9 +39,13 @@ def detect_language(sample: str) -> str | None:
 
 
 def warm_up() -> None:
-    """Starts loading the model in a background thread (once per process)."""
+    """Starts loading the model in a background thread (once per process).
+
+    Not a daemon: a process told to stop (SIGTERM) while the model loads waits the half
+    second for it at exit, where a daemon thread still in native code while the
+    interpreter finalizes could abort the process (SIGABRT, seen in the fault suite)."""
     if _identifier is None:
-        threading.Thread(target=_model, name="language-model", daemon=True).start()
+        threading.Thread(target=_model, name="language-model").start()
 
 
 def _model() -> Any:
