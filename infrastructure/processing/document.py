@@ -22,6 +22,7 @@ on); such a document stores no plain text (``char_count`` 0) and is not summariz
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -134,21 +135,24 @@ class DocumentWriter:
             self.warn(ContentWarning.NO_TEXT)
         elif self._page_count == 0:
             self._write_text("\n")
-        language = detect_language("".join(self._sample)) if self._has_text else None
         self._markdown.write("\n" if self._markdown.chars else "")
-        if self._has_text:
-            text_locations = [self._text.commit()]
-            char_count = self._text.chars
-        else:
+        if not self._has_text:
             self._text.abort()
-            text_locations, char_count = [], 0
+        # The outputs are committed side by side (each commit waits on storage: an fsync,
+        # an object store's answer) while the language is detected.
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="commit") as pool:
+            markdown = pool.submit(self._markdown.commit)
+            chunks = pool.submit(self._chunks.commit)
+            pages = pool.submit(self._pages.commit) if self._pages is not None else None
+            text = pool.submit(self._text.commit) if self._has_text else None
+            language = detect_language("".join(self._sample)) if self._has_text else None
         document = WrittenDocument(
-            text_locations=text_locations,
-            markdown_location=self._markdown.commit(),
-            chunks_location=self._chunks.commit(),
-            pages_location=self._pages.commit() if self._pages is not None else None,
+            text_locations=[text.result()] if text is not None else [],
+            markdown_location=markdown.result(),
+            chunks_location=chunks.result(),
+            pages_location=pages.result() if pages is not None else None,
             page_count=self._page_count if self._pages is not None else None,
-            char_count=char_count,
+            char_count=self._text.chars if self._has_text else 0,
             chunk_count=self._chunker.count,
             language=language,
             warnings=list(self._warnings),

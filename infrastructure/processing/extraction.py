@@ -12,6 +12,7 @@ in ``application.processing``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeAlias
 
@@ -74,8 +75,7 @@ def extract_pdf_content(job: ExtractionJob, writer: DocumentWriter) -> Details:
         details["ocr_timed_out_pages"] = _pages(progress.ocr_timed_out)
     # The writer has every block: the batches were only kept for a retry to resume from
     # (one that finds them gone starts over).
-    for location in progress.block_locations:
-        job.blob_store.delete(location)
+    delete_all(job.blob_store, progress.block_locations)
     return details
 
 
@@ -106,13 +106,19 @@ def extract_image_content(job: ExtractionJob, writer: DocumentWriter) -> Details
         heartbeat=lambda progress: job.heartbeat(progress.to_details()),
     )
     # The batches were kept for a retry only, as a PDF's are.
-    for location in image.progress.block_locations if image.progress else ():
-        job.blob_store.delete(location)
+    delete_all(job.blob_store, image.progress.block_locations if image.progress else ())
     details: Details = dict(image.facts.to_details())
     if image.timed_out_pages:
         writer.warn(ContentWarning.OCR_TIMEOUT)
         details["ocr_timed_out_pages"] = _pages(image.timed_out_pages)
     return details
+
+
+def delete_all(blob_store: BlobStore, locations: Iterable[str]) -> None:
+    """Deletes the blobs at ``locations``, side by side (each delete waits on storage)."""
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="delete") as pool:
+        for deleted in [pool.submit(blob_store.delete, location) for location in locations]:
+            deleted.result()
 
 
 def _pages(numbers: tuple[int, ...]) -> str:

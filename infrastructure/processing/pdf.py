@@ -4,12 +4,13 @@ PDFium is fast and permissively licensed (PyMuPDF is AGPL), but it is native cod
 untrusted input, and not thread-safe: every extraction runs in its own child process
 under ``limits.run_limited``. The child reports the page count (refusing documents over
 the page cap before reading any page), then the blocks of one batch of pages at a time:
-per page a ``page`` block and its paragraphs (``page_blocks``). The parent checks each
-batch, stores it as a blob of JSON lines, hands its blocks to the ``DocumentWriter`` and
-reports progress, which is what an activity heartbeats. A retried activity passes its last
-heartbeat back as ``resume_from``: the stored batches are fed to a new writer again and the
-child starts at the first page not yet stored, so a retry parses no stored page twice and
-writes the same outputs.
+per page a ``page`` block and its paragraphs (``page_blocks``; a text layer is split into
+paragraphs by the parent). The parent checks each batch, stores it as a blob of JSON
+lines, hands its blocks to the ``DocumentWriter`` and reports progress, which is what an
+activity heartbeats. A retried activity passes its last heartbeat back as
+``resume_from``: the stored batches are fed to a new writer again and the child starts at
+the first page not yet stored, so a retry parses no stored page twice and writes the same
+outputs.
 
 A page without a usable text layer is OCRed in the same child (``ocr.read_pdf_page``).
 OCR takes seconds a page, so a batch holding OCRed pages is sent once it has taken
@@ -68,6 +69,11 @@ if TYPE_CHECKING:
 # engine's binding). Loaded once and shared, and not mapped anew inside a child's
 # address-space limit, which would leave PDFium less of it on the next page.
 FORK_SERVER_PRELOAD = ("PIL.Image", "tesserocr")
+
+
+# The key of a page block, as the child sends it, that holds the page's text layer when
+# that is the page's source; the parent makes its paragraph blocks.
+TEXT_LAYER = "text_layer"
 
 
 @dataclass(frozen=True)
@@ -297,28 +303,20 @@ def page_blocks(
         page.close()
     if read is None:
         return None
-    blocks: list[Json] = [
-        {
-            "type": "page",
-            "number": index + 1,
-            "source": read.source,
-            "confidence": read.confidence,
-        }
-    ]
+    page_block: dict[str, Json] = {
+        "type": "page",
+        "number": index + 1,
+        "source": read.source,
+        "confidence": read.confidence,
+    }
+    blocks: list[Json] = [page_block]
     if read.paragraphs is not None:
         blocks.extend({"type": "paragraph", "text": part} for part in read.paragraphs)
     elif read.source == "text":
-        blocks.extend({"type": "paragraph", "text": part} for part in paragraphs(text))
+        # The parent splits a text layer into paragraphs (``_batch_blocks``): it has time
+        # to spare while the child reads the next pages, the child has none.
+        page_block[TEXT_LAYER] = text
     return blocks, read.ocred, read.timed_out
-
-
-def page_text(pdfium: Any, document: Any, index: int) -> str:
-    """Runs in the child: the text layer of page ``index`` (from 0), as PDFium reads it."""
-    page = _page(pdfium, document, index)
-    try:
-        return _text_layer(page)
-    finally:
-        page.close()
 
 
 def _page(pdfium: Any, document: Any, index: int) -> Any:
@@ -331,15 +329,23 @@ def _page(pdfium: Any, document: Any, index: int) -> Any:
 
 
 def _text_layer(page: Any) -> str:
+    """A page's text layer as PDFium reads it, less the non-character U+FFFE with which it
+    marks a hyphenation point (a soft hyphen). Line ends stay PDFium's CRLF: the parent
+    mends them (``_layer_paragraphs``)."""
     textpage = page.get_textpage()
     try:
         text = str(textpage.get_text_range())
     finally:
         textpage.close()
-    # PDFium ends lines with CRLF and marks a hyphenation point (a soft hyphen) with the
-    # non-character U+FFFE; a form feed is the stored page separator.
-    text = text.replace("\ufffe", "").replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace(PAGE_END, "\n")
+    # (Looked for first, at C speed: replacing copies the page.)
+    return text.replace("\ufffe", "") if "\ufffe" in text else text
+
+
+def _layer_paragraphs(layer: str) -> Iterator[str]:
+    """The paragraphs of a page's text layer from the child, its line ends made ``\n``
+    (a form feed is the stored page separator: it becomes one too)."""
+    layer = layer.replace("\r\n", "\n").replace("\r", "\n").replace(PAGE_END, "\n")
+    return paragraphs(layer)
 
 
 def all_stored(blob_store: BlobStore, locations: tuple[str, ...]) -> bool:
@@ -397,7 +403,18 @@ def _batch_blocks(
     ):
         raise ChildFailed(f"the parser sent an unexpected batch for page {first_page + 1}")
     try:
-        blocks = [check_block(value) for value in values]
+        blocks = []
+        for value in values:
+            layer = value.pop(TEXT_LAYER, None) if isinstance(value, dict) else None
+            blocks.append(check_block(value))
+            if layer is None:
+                continue
+            if not (isinstance(layer, str) and blocks[-1]["type"] == "page"):
+                raise BadBlock(f"a text layer goes with a page, as a string: {value!r:.80}")
+            blocks.extend(
+                check_block({"type": "paragraph", "text": part})
+                for part in _layer_paragraphs(layer)
+            )
     except BadBlock as err:
         raise ChildFailed(f"the parser sent a bad block for page {first_page + 1}: {err}") from None
     numbers = [block["number"] for block in blocks if block["type"] == "page"]

@@ -95,7 +95,7 @@ def _detect(data: bytes) -> str:
 def paragraphs(text: str) -> Iterator[str]:
     """The paragraphs of ``text``: what blank lines separate, line breaks inside kept.
 
-    Runs in the PDF parser's child too (per page): standard library only.
+    Standard library only (the parser children import this module).
     """
     for part in _PARAGRAPH_BREAK.split(text):
         part = part.strip("\r\n")

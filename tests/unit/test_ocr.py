@@ -92,6 +92,19 @@ def test_scrambled_letters_need_ocr() -> None:
     assert text_layer_problem(shifted + " Xq" * 10) == "no_words"
 
 
+def test_a_long_page_is_judged_on_stretches_of_it() -> None:
+    shifted = "".join(
+        chr((ord(char) - 97 + 3) % 26 + 97) if char.islower() else char for char in PROSE
+    )
+    private_use = "".join(chr(0xE000 + (n * 7) % 300) for n in range(40))
+
+    assert text_layer_problem(PROSE * 30) is None
+    assert text_layer_problem(shifted * 30) == "no_words"
+    # Garbled at the start, the middle and the end: found, whatever the glance sees.
+    garbled = "\n".join([private_use, PROSE * 10, private_use, PROSE * 10, private_use])
+    assert text_layer_problem(garbled) == "unreadable"
+
+
 def test_a_scan_with_a_stamp_is_ocred_but_a_short_born_digital_page_is_not() -> None:
     stamp = "Scanned 2024-05-01 page 3"
 
