@@ -109,8 +109,13 @@ def describe(view: View) -> None:
         print(f"{name + ':':14}{value}")
     if results := view["results"]:
         details = ", ".join(f"{k}={v}" for k, v in results["details"].items())
-        pages = f", {results['page_count']} pages" if results["page_count"] is not None else ""
-        print(f"{'results:':14}{results['kind']}{pages}, {results['char_count']} characters")
+        pages = (
+            f", {_counted(results['page_count'], 'page')}"
+            if results["page_count"] is not None
+            else ""
+        )
+        chars = _counted(results["char_count"], "character")
+        print(f"{'results:':14}{results['kind']}{pages}, {chars}")
         if details:
             print(f"{'':14}{details}")
         print(f"{'language:':14}{results.get('language') or 'not detected'}")
@@ -128,3 +133,8 @@ def describe(view: View) -> None:
     print("history:")
     for entry in view["history"]:
         print(f"  {entry['at']}  {entry['type']}")
+
+
+def _counted(number: int, noun: str) -> str:
+    """``1 page``, ``2 pages``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -76,6 +76,18 @@ def test_show_names_the_language_and_the_results_to_fetch(
     )
 
 
+def test_show_counts_pages_and_characters_in_words(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = api.processed("scan.png", text="a", page_count=1)
+    many = api.processed()
+
+    assert api.run("show", one) == 0
+    assert "results:      pdf, 1 page, 1 character\n" in capsys.readouterr().out
+    assert api.run("show", many) == 0
+    assert f"results:      pdf, 3 pages, {len(TEXT)} characters\n" in capsys.readouterr().out
+
+
 def test_show_gives_the_no_text_warning_and_what_it_means(
     api: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
