@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError
 
 from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
-from domain.artifact import Artifact, ArtifactCreated
+from domain.artifact import DEFAULT_TENANT, Artifact, ArtifactCreated, ArtifactProcessed
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class ArtifactsApplication(Application[UUID]):
         size: int,
         sha256: str,
         storage_location: str,
+        tenant: str = DEFAULT_TENANT,
     ) -> CreatedArtifact:
         """Records a stored upload as a new artifact (``ArtifactCreated``), at most once per
         ``idempotency_key``.
@@ -68,7 +69,7 @@ class ArtifactsApplication(Application[UUID]):
         ``ArtifactCreated`` for the same id fail atomically, whichever of two racing requests
         (in one process or several) comes second, and the loser answers with the winner's
         artifact (``replayed``). Exactly one ``ArtifactCreated`` per key, on every event
-        store. The caller scopes the key (to its client) before passing it in. Without a
+        store. The caller scopes the key (to its tenant) before passing it in. Without a
         key, every call creates a new artifact.
         """
         artifact = Artifact.create(
@@ -78,6 +79,7 @@ class ArtifactsApplication(Application[UUID]):
             size=size,
             sha256=sha256,
             storage_location=storage_location,
+            tenant=tenant,
         )
         try:
             self._save(artifact)
@@ -193,6 +195,37 @@ class ArtifactsApplication(Application[UUID]):
         runs: list[int] = []
         self._update(artifact_id, lambda artifact: runs.append(artifact.request_reprocessing()))
         return runs[-1]
+
+    def request_erasure(self, artifact_id: UUID, *, by: str, reason: str) -> bool:
+        """Asks for the artifact to be erased (``Artifact.request_erasure``): True when it
+        can be erased now, False when its run in flight must stop first (recorded)."""
+        now: list[bool] = []
+        self._update(
+            artifact_id, lambda artifact: now.append(artifact.request_erasure(by=by, reason=reason))
+        )
+        return now[-1]
+
+    def record_erased(self, artifact_id: UUID, *, by: str, reason: str) -> None:
+        """Records ``ArtifactErased``; a repeat adds nothing."""
+        self._update(artifact_id, lambda artifact: artifact.record_erased(by=by, reason=reason))
+
+    def blob_locations(self, artifact_id: UUID) -> list[str]:
+        """Every blob the artifact ever had: its upload and what each run wrote (an
+        earlier run's outputs too), from its events; what erasure deletes."""
+        locations: list[str] = []
+        for event in self.repository.event_store.get(artifact_id):
+            if isinstance(event, ArtifactCreated):
+                locations.append(event.storage_location)
+            elif isinstance(event, ArtifactProcessed):
+                locations.extend(event.text_locations)
+                for location in (
+                    event.markdown_location,
+                    event.chunks_location,
+                    event.pages_location,
+                ):
+                    if location:
+                        locations.append(location)
+        return list(dict.fromkeys(locations))
 
     def processing_request_for(self, artifact_id: UUID, *, run: int) -> ProcessingRequest:
         """The request for the artifact's processing run ``run``."""

@@ -185,3 +185,29 @@ class Summarizer(Protocol):
         ``SummaryUnavailable`` when no summary can be had.
         """
         ...
+
+
+class KeyDestroyed(LookupError):  # noqa: N818 - a domain word
+    """The artifact's key was destroyed (it was erased): nothing more can be sealed for it."""
+
+
+class KeyStore(Protocol):
+    """The per-artifact keys that seal the personal fields of its events (crypto-shredding).
+
+    Kept outside the events, in a store whose deletions are real: destroying a key makes
+    every sealed field of that artifact unreadable, in every copy of the events.
+    """
+
+    def key_for(self, artifact_id: UUID) -> bytes | None:
+        """The artifact's key; None when it has none, or it was destroyed."""
+        ...
+
+    def create_key(self, artifact_id: UUID) -> bytes:
+        """The artifact's key, made (and stored durably) if it has none yet; raises
+        ``KeyDestroyed`` once it was destroyed."""
+        ...
+
+    def destroy_key(self, artifact_id: UUID) -> None:
+        """Destroys the artifact's key for good (and leaves a mark that it was); a second
+        call is a no-op."""
+        ...

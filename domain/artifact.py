@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
+    AlreadyErased,
     CancellationNotAllowed,
     InvalidArtifact,
     OutcomeAlreadyRecorded,
@@ -29,6 +30,8 @@ class ArtifactStatus(StrEnum):
     PROCESSED = "processed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Deleted for good (``ArtifactErased``): only ids, times and who asked are left.
+    ERASED = "erased"
 
 
 # A run's outcome: once one is recorded, the run is over and the artifact can be reprocessed.
@@ -38,6 +41,21 @@ TERMINAL_STATUSES = frozenset(
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# A tenant's name: what API_KEYS entries name ("alpha:KEY"); lowercase, short, URL-safe.
+TENANT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# The tenant of artifacts created before tenants existed, and of bare API keys.
+DEFAULT_TENANT = "default"
+# What an erased artifact's personal fields read as once its key is destroyed.
+ERASED_TEXT = ""
+
+# The fields of each event that may hold personal data (a filename, words of the content):
+# stored encrypted under the artifact's own key, which erasure destroys (crypto-shredding;
+# ``infrastructure/eventstore/shredding.py``). Keyed by the event class's name.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "ArtifactCreated": ("filename",),
+    "SummaryCandidateAdded": ("text",),
+    "ArtifactProcessingFailed": ("message",),
+}
 
 
 def workflow_id_for(artifact_id: UUID, run: int = 0) -> str:
@@ -67,6 +85,14 @@ class Artifact(Aggregate):
         size: int
         sha256: str
         storage_location: str
+        # Version 2 added the tenant; artifacts created before belong to the default one.
+        tenant: str
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["tenant"] = DEFAULT_TENANT
 
     class ProcessingStarted(Aggregate.Event):
         run: int
@@ -121,6 +147,22 @@ class Artifact(Aggregate):
         reason: str
         message: str
 
+    class ErasureRequested(Aggregate.Event):
+        """Erasure was asked for while a run was in flight: it completes once the run has
+        stopped (``record_erased``)."""
+
+        by: str
+        reason: str
+
+    class ArtifactErased(Aggregate.Event):
+        """Deleted for good: the bytes and results are deleted and the artifact's key is
+        destroyed, so the personal fields of its earlier events can never be read again.
+        ``by`` is who asked (``tenant:<name>``, ``admin:<principal>``, ``retention``);
+        ``reason`` is ``request`` or ``retention``."""
+
+        by: str
+        reason: str
+
     @event(ArtifactCreated)
     def __init__(
         self,
@@ -131,13 +173,16 @@ class Artifact(Aggregate):
         size: int,
         sha256: str,
         storage_location: str,
+        tenant: str,
     ) -> None:
         self.filename = filename
         self.content_type = content_type
         self.size = size
         self.sha256 = sha256
         self.storage_location = storage_location
+        self.tenant = tenant
         self.run = 0
+        self.erasure: dict[str, str] | None = None
         self._reset_outcome()
 
     def _reset_outcome(self) -> None:
@@ -167,6 +212,7 @@ class Artifact(Aggregate):
         size: int,
         sha256: str,
         storage_location: str,
+        tenant: str = DEFAULT_TENANT,
         id: UUID | None = None,
     ) -> Artifact:
         """Checks the facts of a new upload and records them as ``ArtifactCreated``.
@@ -180,6 +226,8 @@ class Artifact(Aggregate):
             raise InvalidArtifact("sha256 must be 64 lowercase hex digits")
         if not storage_location:
             raise InvalidArtifact("storage location must not be empty")
+        if not TENANT.fullmatch(tenant):
+            raise InvalidArtifact(f"not a tenant name: {tenant!r}")
         return cls(
             id=id or uuid4(),
             filename=sanitise_filename(filename),
@@ -187,6 +235,7 @@ class Artifact(Aggregate):
             size=size,
             sha256=sha256,
             storage_location=storage_location,
+            tenant=tenant,
         )
 
     @property
@@ -197,6 +246,42 @@ class Artifact(Aggregate):
     @property
     def has_outcome(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def erased(self) -> bool:
+        return self.status is ArtifactStatus.ERASED
+
+    @property
+    def erasure_pending(self) -> bool:
+        """Erasure was asked for while a run was in flight, and is not done yet."""
+        return self.erasure is not None and not self.erased
+
+    def request_erasure(self, *, by: str, reason: str) -> bool:
+        """Asks for the artifact to be erased; returns whether it can be erased now.
+
+        With no run in flight, yes: the caller erases it (deletes its blobs, destroys its
+        key) and records ``record_erased``. With a run in flight, the run is asked to stop
+        (``CancellationRequested``) and ``ErasureRequested`` is recorded: the erasure is
+        completed when the run has stopped. Asking again, or once erased, adds nothing.
+        """
+        if self.erased:
+            return True
+        if self.has_outcome:
+            return True
+        if self.erasure is None:
+            if not self.cancellation_requested:
+                self._cancellation_requested(run=self.run)
+            self._erasure_requested(by=by, reason=reason)
+        return False
+
+    def record_erased(self, *, by: str, reason: str) -> None:
+        """Records that the artifact is erased; a repeat is a no-op. The run in flight, if
+        any, must have stopped first: ``request_erasure`` said so."""
+        if self.erased:
+            return
+        if self.erasure is not None:
+            by, reason = self.erasure["by"], self.erasure["reason"]
+        self._erased(by=by, reason=reason)
 
     def record_started(self, *, run: int, workflow_id: str) -> None:
         """Records that run ``run`` is under way; repeats and late retries are no-ops."""
@@ -272,6 +357,7 @@ class Artifact(Aggregate):
         while the request stands is a no-op. The run records ``ProcessingCancelled`` once
         it has stopped; a run that finishes first keeps its outcome.
         """
+        self._guard_not_erased()
         if self.has_outcome:
             raise CancellationNotAllowed(
                 f"artifact {self.id} is {self.status.value}; only a run in flight can be cancelled"
@@ -294,6 +380,9 @@ class Artifact(Aggregate):
         Only once the current run has an outcome: reprocessing is for a failure, or for a
         result an improved pipeline would do better; it never races a run in progress.
         """
+        self._guard_not_erased()
+        if self.erasure is not None:
+            raise ReprocessingNotAllowed(f"artifact {self.id} is being erased")
         if not self.has_outcome:
             raise ReprocessingNotAllowed(
                 f"artifact {self.id} is {self.status.value}; reprocess it once it has an outcome"
@@ -302,8 +391,13 @@ class Artifact(Aggregate):
         return self.run
 
     def _guard_current_run(self, run: int) -> None:
+        self._guard_not_erased()
         if run != self.run:
             raise StaleRun(f"artifact {self.id} is on processing run {self.run}, not {run}")
+
+    def _guard_not_erased(self) -> None:
+        if self.erased:
+            raise AlreadyErased(f"artifact {self.id} was erased")
 
     def _guard_outcome_not_recorded(self) -> None:
         if self.has_outcome:
@@ -377,6 +471,15 @@ class Artifact(Aggregate):
         self.run = run
         self._reset_outcome()
 
+    @event(ErasureRequested)
+    def _erasure_requested(self, *, by: str, reason: str) -> None:
+        self.erasure = {"by": by, "reason": reason}
+
+    @event(ArtifactErased)
+    def _erased(self, *, by: str, reason: str) -> None:
+        self.erasure = {"by": by, "reason": reason}
+        self.status = ArtifactStatus.ERASED
+
 
 # The events under the names the design and the docs use; their topics are
 # "domain.artifact:Artifact.ArtifactCreated" and so on.
@@ -388,15 +491,23 @@ SummaryCandidateAdded = Artifact.SummaryCandidateAdded
 ReprocessingRequested = Artifact.ReprocessingRequested
 CancellationRequested = Artifact.CancellationRequested
 ProcessingCancelled = Artifact.ProcessingCancelled
+ErasureRequested = Artifact.ErasureRequested
+ArtifactErased = Artifact.ArtifactErased
 
 __all__ = [
+    "DEFAULT_TENANT",
+    "ERASED_TEXT",
+    "PERSONAL_FIELDS",
+    "TENANT",
     "TERMINAL_STATUSES",
     "Artifact",
     "ArtifactCreated",
+    "ArtifactErased",
     "ArtifactProcessed",
     "ArtifactProcessingFailed",
     "ArtifactStatus",
     "CancellationRequested",
+    "ErasureRequested",
     "ProcessingCancelled",
     "ProcessingStarted",
     "ReprocessingRequested",

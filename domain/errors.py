@@ -25,3 +25,7 @@ class ReprocessingNotAllowed(ArtifactError):  # noqa: N818
 
 class CancellationNotAllowed(ArtifactError):  # noqa: N818
     """Cancelling was asked for while no run is in flight (it already has an outcome)."""
+
+
+class AlreadyErased(ArtifactError):  # noqa: N818
+    """The artifact was erased: its bytes, results and personal data are gone for good."""
