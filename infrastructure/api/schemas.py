@@ -81,7 +81,7 @@ class ArtifactView(BaseModel):
     size: int
     sha256: str
     mime_type: str | None
-    status: Literal["uploaded", "processing", "processed", "failed", "cancelled"]
+    status: Literal["uploaded", "processing", "processed", "failed", "cancelled", "erased"]
     run: int
     results: ProcessingResults | None
     summary: SummaryView | None

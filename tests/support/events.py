@@ -23,6 +23,7 @@ def artifact_created(app: ArtifactsApplication) -> StoredEvent:
         size=1,
         sha256="0" * 64,
         storage_location=f"blobs/{uuid.uuid4().hex}",
+        tenant="default",
     )
     (created,) = artifact.collect_events()
     return app.mapper.to_stored_event(created)
