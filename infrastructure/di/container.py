@@ -27,6 +27,7 @@ from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog
+from application.erasure import Eraser
 from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
@@ -327,8 +328,12 @@ def api_app(
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
     dead_letters: DeadLetters | None = None,
+    eraser: Eraser | None = None,
 ) -> FastAPI:
     """The API process: the app uvicorn serves, on the real adapters unless given others.
+
+    ``eraser`` (DELETE) defaults to the container's ``Eraser`` on this app's artifacts and
+    blob store; without one (no key store configured), DELETE answers 503.
 
     Without a ``temporal_probe`` the app connects its Temporal client in its lifespan,
     lazily, so that it serves uploads even while Temporal is down (``/ready`` says so). On
@@ -348,6 +353,10 @@ def api_app(
     if artifacts is None:
         artifacts = container[ArtifactsApplication]
         closes.append(artifacts.close)
+    else:
+        container[ArtifactsApplication] = artifacts
+    if eraser is None and Eraser in container.defined_types:
+        eraser = container[Eraser]
     if catalog is None:
         view = artifact_catalog(settings)
         closes.append(view.close)
@@ -382,10 +391,11 @@ def api_app(
             read_model_wait_seconds=settings.read_model_wait_seconds,
             temporal_ui_url=settings.temporal_ui_url,
             temporal_namespace=settings.temporal_namespace,
-            api_keys=tuple(settings.api_key_list),
+            api_keys=tuple(settings.api_tenant_keys),
             dedupe_by_sha256=settings.dedupe_by_sha256,
-            admin_keys=tuple(settings.admin_api_key_list),
+            admin_keys=tuple(settings.admin_tenant_keys),
         ),
         dead_letters=dead_letters,
+        eraser=eraser,
     )
     return create_app(services, lifespan=lifespan)

@@ -231,13 +231,15 @@ async def test_following_the_cursors_visits_each_artifact_once_while_new_ones_ar
     before = [upload(writer, f"{i}.txt") for i in range(7)]
     async with projecting(settings, view):
         await caught_up(view, writer)
-        first = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=None)
+        first = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=None, tenant=None)
         later = [upload(writer, "later.txt") for _ in range(2)]
         await caught_up(view, writer)
         seen = list(first.items)
         cursor = first.next_cursor
         while cursor is not None:
-            page = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=cursor)
+            page = view.list_artifacts(
+                status=None, mime_type=None, limit=3, cursor=cursor, tenant=None
+            )
             seen += page.items
             cursor = page.next_cursor
 
@@ -292,12 +294,12 @@ def test_a_cursor_the_catalog_did_not_hand_out_is_refused(
     view: ArtifactListView, cursor: str
 ) -> None:
     with pytest.raises(InvalidCursor):
-        view.list_artifacts(status=None, mime_type=None, limit=10, cursor=cursor)
+        view.list_artifacts(status=None, mime_type=None, limit=10, cursor=cursor, tenant=None)
 
 
 def test_a_page_holds_at_least_one_artifact(view: ArtifactListView) -> None:
     with pytest.raises(ValueError, match="limit"):
-        view.list_artifacts(status=None, mime_type=None, limit=0, cursor=None)
+        view.list_artifacts(status=None, mime_type=None, limit=0, cursor=None, tenant=None)
 
 
 # -- exactly once, in order -----------------------------------------------------------
@@ -417,7 +419,7 @@ def test_paging_through_20000_artifacts_by_status_and_type_visits_each_match_onc
     cursor: str | None = None
     while True:
         page = view.list_artifacts(
-            status="failed", mime_type="application/pdf", limit=97, cursor=cursor
+            status="failed", mime_type="application/pdf", limit=97, cursor=cursor, tenant=None
         )
         seen += page.items
         if page.next_cursor is None:
