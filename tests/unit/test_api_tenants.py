@@ -93,12 +93,15 @@ def bearer(key: str) -> dict[str, str]:
 
 
 async def upload(
-    client: httpx.AsyncClient, key: str, content: bytes = b"hello", **headers: str
+    client: httpx.AsyncClient, key: str, content: bytes = b"hello", idempotency_key: str = ""
 ) -> str:
+    headers = {"Content-Type": MULTIPART, **bearer(key)}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     response = await client.post(
         "/artifacts",
         content=form(part("file", content, filename="secret-name.txt")),
-        headers={"Content-Type": MULTIPART, **bearer(key), **headers},
+        headers=headers,
     )
     assert response.status_code in (200, 202), response.text
     artifact_id: str = response.json()["id"]
@@ -186,10 +189,10 @@ async def test_the_list_shows_the_callers_tenant_and_an_admin_any(
 async def test_an_idempotency_key_is_shared_within_a_tenant_only(
     api: Api, client: httpx.AsyncClient
 ) -> None:
-    first = await upload(client, ALPHA, **{"Idempotency-Key": "order-1"})
-    again = await upload(client, ALPHA, **{"Idempotency-Key": "order-1"})
-    of_beta = await upload(client, BETA, **{"Idempotency-Key": "order-1"})
-    beta_again = await upload(client, BETA, **{"Idempotency-Key": "order-1"})
+    first = await upload(client, ALPHA, idempotency_key="order-1")
+    again = await upload(client, ALPHA, idempotency_key="order-1")
+    of_beta = await upload(client, BETA, idempotency_key="order-1")
+    beta_again = await upload(client, BETA, idempotency_key="order-1")
 
     assert first == again
     assert of_beta == beta_again != first
