@@ -84,21 +84,25 @@ class SQLiteKeyStore:
         row = self._row(artifact_id)
         if row is None or row[0] is None:
             return None
-        self._cache.put(artifact_id, row[0])
+        self._cache.put(artifact_id, bytes(row[0]))
         return bytes(row[0])
 
     def create_key(self, artifact_id: UUID) -> bytes:
-        if (key := self.key_for(artifact_id)) is not None:
+        if (key := self._cache.get(artifact_id)) is not None:
             return key
+        # A new artifact's key is made in one statement; an existing one (or its tombstone)
+        # is read after the insert did nothing.
         with self._connection() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO artifact_keys (artifact_id, key) VALUES (?, ?)",
+            row = db.execute(
+                "INSERT INTO artifact_keys (artifact_id, key) VALUES (?, ?) "
+                "ON CONFLICT (artifact_id) DO NOTHING RETURNING key",
                 (str(artifact_id), new_key()),
-            )
-        row = self._row(artifact_id)
+            ).fetchone()
+        if row is None:
+            row = self._row(artifact_id)
         if row is None or row[0] is None:
             raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
-        self._cache.put(artifact_id, row[0])
+        self._cache.put(artifact_id, bytes(row[0]))
         return bytes(row[0])
 
     def destroy_key(self, artifact_id: UUID) -> None:
@@ -172,17 +176,19 @@ class PostgresKeyStore:
         return key
 
     def create_key(self, artifact_id: UUID) -> bytes:
-        if (key := self.key_for(artifact_id)) is not None:
+        if (key := self._cache.get(artifact_id)) is not None:
             return key
         with self._datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 SQL(
                     "INSERT INTO {} (artifact_id, key) VALUES (%s, %s) "
-                    "ON CONFLICT (artifact_id) DO NOTHING"
+                    "ON CONFLICT (artifact_id) DO NOTHING RETURNING key"
                 ).format(self._table),
                 (artifact_id, new_key()),
             )
-        row = self._row(artifact_id)
+            row = cursor.fetchone()
+        if row is None:
+            row = self._row(artifact_id)
         if row is None or row["key"] is None:
             raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
         key = bytes(row["key"])
