@@ -15,34 +15,13 @@ from pydantic import ValidationError
 
 from application.artifacts import ArtifactsApplication
 from application.erasure import Eraser
-from application.ports import KeyDestroyed
 from infrastructure.api.app import ApiOptions, ApiServices, create_app
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from tests.fakes import FakeCatalog, in_memory_artifacts
+from tests.fakes import FakeCatalog, InMemoryKeyStore, in_memory_artifacts
 from tests.unit.test_api import MULTIPART, form, http_client, part
 
 ALPHA, BETA, ADMIN = "alpha-key-0123456789", "beta-key-0123456789", "admin-key-0123456789"
-
-
-class Keys:
-    """The ``KeyStore`` port in memory: keys by artifact, and which were destroyed."""
-
-    def __init__(self) -> None:
-        self.keys: dict[uuid.UUID, bytes] = {}
-        self.destroyed: set[uuid.UUID] = set()
-
-    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
-        return self.keys.get(artifact_id)
-
-    def create_key(self, artifact_id: uuid.UUID) -> bytes:
-        if artifact_id in self.destroyed:
-            raise KeyDestroyed(str(artifact_id))
-        return self.keys.setdefault(artifact_id, uuid.uuid4().bytes)
-
-    def destroy_key(self, artifact_id: uuid.UUID) -> None:
-        self.keys.pop(artifact_id, None)
-        self.destroyed.add(artifact_id)
 
 
 @dataclass
@@ -51,7 +30,7 @@ class Api:
     artifacts: ArtifactsApplication
     blob_root: Path
     catalog: FakeCatalog
-    keys: Keys
+    keys: InMemoryKeyStore
 
     def blob_files(self) -> list[Path]:
         return [path for path in self.blob_root.rglob("*") if path.is_file()]
@@ -59,9 +38,10 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Api:
-    artifacts = in_memory_artifacts()
+    keys = InMemoryKeyStore()
+    artifacts = in_memory_artifacts(keys)
     blob_store = LocalBlobStore(tmp_path / "blobs")
-    catalog, keys = FakeCatalog(), Keys()
+    catalog = FakeCatalog()
     app = create_app(
         ApiServices(
             artifacts=artifacts,
@@ -219,7 +199,8 @@ async def test_delete_erases_the_artifact_and_its_bytes_then_answers_410_to_the_
 
     assert deleted.status_code == 204
     assert api.blob_files() == []
-    assert uuid.UUID(artifact_id) in api.keys.destroyed
+    assert api.keys.key_for(uuid.UUID(artifact_id)) is None
+    assert api.artifacts.get_artifact(uuid.UUID(artifact_id)).filename != "secret-name.txt"
     for method, suffix in ROUTES[:-1]:
         status, body = await answer(client, method, artifact_id, suffix, ALPHA)
         assert (status, body["error"]) == (410, "artifact_erased"), (method, suffix)
