@@ -11,6 +11,7 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import BinaryIO
 
 from application.artifacts import ArtifactsApplication
@@ -177,10 +178,22 @@ class FakeCatalog:
         self.waited: list[tuple[int, float]] = []
 
     def list_artifacts(
-        self, *, status: str | None, mime_type: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        status: str | None,
+        mime_type: str | None,
+        limit: int,
+        cursor: str | None,
+        tenant: str | None,
     ) -> ArtifactPage:
         self.listed.append(
-            {"status": status, "mime_type": mime_type, "limit": limit, "cursor": cursor}
+            {
+                "status": status,
+                "mime_type": mime_type,
+                "limit": limit,
+                "cursor": cursor,
+                "tenant": tenant,
+            }
         )
         try:
             return self.pages[cursor]
@@ -190,3 +203,9 @@ class FakeCatalog:
     def wait_for(self, position: int, timeout: float) -> bool:
         self.waited.append((position, timeout))
         return self.caught_up
+
+    def stored_bytes(self, tenant: str) -> int:
+        return 0
+
+    def created_before(self, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+        return []

@@ -32,7 +32,12 @@ from starlette.routing import Match
 
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
-from domain.errors import ArtifactError, CancellationNotAllowed, ReprocessingNotAllowed
+from domain.errors import (
+    AlreadyErased,
+    ArtifactError,
+    CancellationNotAllowed,
+    ReprocessingNotAllowed,
+)
 from infrastructure.api.results import ResultUnavailable
 from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
@@ -50,6 +55,10 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 class ReadModelUnavailable(Exception):  # noqa: N818 - a domain word
     """The API runs without a read model, so it cannot list artifacts."""
+
+
+class ErasureUnavailable(Exception):  # noqa: N818 - a domain word
+    """The API runs without an ``Eraser``, so it cannot delete artifacts."""
 
 
 class NoExtractedText(Exception):  # noqa: N818 - a domain word
@@ -78,6 +87,8 @@ class Kind:
 # answered as its nearest ancestor in the table.
 PROBLEMS: dict[type[Exception], Kind] = {
     ArtifactNotFound: Kind(404, "artifact_not_found", "Artifact not found"),
+    # Only ever to the owner (or an admin): anyone else gets the 404 of an unknown id.
+    AlreadyErased: Kind(410, "artifact_erased", "Artifact erased"),
     NoExtractedText: Kind(404, "no_text", "No extracted text"),
     ResultUnavailable: Kind(404, "result_unavailable", "Result not available"),
     ReprocessingNotAllowed: Kind(409, "reprocessing_not_allowed", "Reprocessing not allowed"),
@@ -91,6 +102,7 @@ PROBLEMS: dict[type[Exception], Kind] = {
     NotMultipart: Kind(415, "unsupported_media_type", "Unsupported media type"),
     RequestValidationError: Kind(422, "invalid_request", "Invalid request"),
     ReadModelUnavailable: Kind(503, "read_model_unavailable", "Read model unavailable"),
+    ErasureUnavailable: Kind(503, "erasure_unavailable", "Erasure unavailable"),
     # The admin routes (routes/dead_letters.py).
     AdminOnly: Kind(403, "admin_only", "Admin only"),
     DeadLetterNotFound: Kind(404, "dead_letter_not_found", "Dead letter not found"),

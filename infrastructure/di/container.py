@@ -341,8 +341,12 @@ def api_app(
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
     dead_letters: DeadLetters | None = None,
+    eraser: Eraser | None = None,
 ) -> FastAPI:
     """The API process: the app uvicorn serves, on the real adapters unless given others.
+
+    ``eraser`` (DELETE) defaults to the container's ``Eraser``, on this app's artifacts and
+    blob store.
 
     Without a ``temporal_probe`` the app connects its Temporal client in its lifespan,
     lazily, so that it serves uploads even while Temporal is down (``/ready`` says so). On
@@ -362,6 +366,10 @@ def api_app(
     if artifacts is None:
         artifacts = container[ArtifactsApplication]
         closes.append(artifacts.close)
+    else:
+        container[ArtifactsApplication] = artifacts
+    if eraser is None:
+        eraser = container[Eraser]
     if catalog is None:
         view = artifact_catalog(settings)
         closes.append(view.close)
@@ -396,10 +404,11 @@ def api_app(
             read_model_wait_seconds=settings.read_model_wait_seconds,
             temporal_ui_url=settings.temporal_ui_url,
             temporal_namespace=settings.temporal_namespace,
-            api_keys=tuple(settings.api_key_list),
+            api_keys=tuple(settings.api_tenant_keys),
             dedupe_by_sha256=settings.dedupe_by_sha256,
-            admin_keys=tuple(settings.admin_api_key_list),
+            admin_keys=tuple(settings.admin_tenant_keys),
         ),
         dead_letters=dead_letters,
+        eraser=eraser,
     )
     return create_app(services, lifespan=lifespan)
