@@ -36,6 +36,10 @@ class ApiOptions:
     dedupe_by_sha256: bool = False
     admin_keys: tuple[str, ...] = ()
     """Admit everywhere, and alone to the admin routes."""
+    tenant_uploads_per_minute: int = 0
+    """Per tenant and API process (quotas.py); 0: no limit."""
+    tenant_storage_bytes: int = 0
+    """The bytes a tenant's artifacts may take in all (quotas.py); 0: no limit."""
 
 
 @dataclass(frozen=True)

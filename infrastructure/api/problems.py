@@ -33,6 +33,7 @@ from starlette.routing import Match
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
 from domain.errors import ArtifactError, CancellationNotAllowed, ReprocessingNotAllowed
+from infrastructure.api.quotas import RateLimited, StorageQuotaExceeded
 from infrastructure.api.results import ResultUnavailable
 from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
@@ -91,6 +92,9 @@ PROBLEMS: dict[type[Exception], Kind] = {
     NotMultipart: Kind(415, "unsupported_media_type", "Unsupported media type"),
     RequestValidationError: Kind(422, "invalid_request", "Invalid request"),
     ReadModelUnavailable: Kind(503, "read_model_unavailable", "Read model unavailable"),
+    # The per-tenant limits (quotas.py); a RateLimited carries its own Retry-After.
+    RateLimited: Kind(429, "rate_limited", "Too many uploads"),
+    StorageQuotaExceeded: Kind(403, "storage_quota_exceeded", "Storage quota exceeded"),
     # The admin routes (routes/dead_letters.py).
     AdminOnly: Kind(403, "admin_only", "Admin only"),
     DeadLetterNotFound: Kind(404, "dead_letter_not_found", "Dead letter not found"),
@@ -120,7 +124,9 @@ def kind_of(err: Exception) -> Kind:
 
 async def _known(_: Request, err: Exception) -> Response:
     kind = kind_of(err)
-    return problem_response(kind.status, kind.error, kind.title, _detail(err), **dict(kind.headers))
+    # An error may name headers of its own answer (RateLimited: when to retry).
+    headers = {**dict(kind.headers), **getattr(err, "headers", {})}
+    return problem_response(kind.status, kind.error, kind.title, _detail(err), **headers)
 
 
 def _detail(err: Exception) -> str:

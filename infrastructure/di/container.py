@@ -385,6 +385,8 @@ def api_app(
             api_keys=tuple(settings.api_key_list),
             dedupe_by_sha256=settings.dedupe_by_sha256,
             admin_keys=tuple(settings.admin_api_key_list),
+            tenant_uploads_per_minute=settings.tenant_uploads_per_minute,
+            tenant_storage_bytes=settings.tenant_storage_bytes,
         ),
         dead_letters=dead_letters,
     )
