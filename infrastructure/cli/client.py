@@ -195,7 +195,10 @@ def _raise_for(response: httpx.Response) -> NoReturn:
         raise NotFound(detail)
     if response.status_code in _UNAVAILABLE:
         raise Interrupted(f"{response.status_code} from the server: {detail}")
-    if response.status_code in (401, 403) or response.status_code >= 500:
+    # A 403 is about the credentials, except the tenant's storage quota: that upload alone
+    # is refused, and the others go on.
+    quota = response.status_code == 403 and "storage_quota_exceeded" in detail
+    if (response.status_code in (401, 403) and not quota) or response.status_code >= 500:
         raise Unreachable(f"{response.status_code} from the server: {detail}")
     raise Refused(detail)
 
