@@ -63,10 +63,10 @@ class Eraser:
         return Erasure.ERASED
 
     def complete_pending(self, artifact_id: UUID) -> bool:
-        """Erases the artifact if an erasure waits for its run to stop (call once the run
-        has recorded its outcome); returns whether it did."""
+        """Erases the artifact if an erasure waits for its run to stop and the run has
+        stopped (recorded its outcome); returns whether it did."""
         artifact = self._artifacts.get_artifact(artifact_id)
-        if not artifact.erasure_pending:
+        if not (artifact.erasure_pending and artifact.has_outcome):
             return False
         assert artifact.erasure is not None
         self._erase_now(artifact_id, by=artifact.erasure["by"], reason=artifact.erasure["reason"])

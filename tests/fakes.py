@@ -18,10 +18,13 @@ from application.catalog import ArtifactPage, InvalidCursor
 from application.ports import (
     BlobEntry,
     BlobNotFound,
+    KeyDestroyed,
+    KeyStore,
     StoredBlob,
     SummaryCandidate,
     SummaryUnavailable,
 )
+from infrastructure.eventstore.shredding import new_key, sealing
 
 # eventsourcing's in-memory persistence, under both keys the application reads.
 IN_MEMORY_ENV = {
@@ -30,14 +33,38 @@ IN_MEMORY_ENV = {
 }
 
 
-def in_memory_artifacts() -> ArtifactsApplication:
-    """A real ``ArtifactsApplication`` on eventsourcing's in-memory persistence.
+def in_memory_artifacts(keys: KeyStore | None = None) -> ArtifactsApplication:
+    """A real ``ArtifactsApplication`` on eventsourcing's in-memory persistence, sealing
+    personal fields as every process does, under ``keys`` (by default its own in memory).
 
     The environment is given explicitly, the application-prefixed key too, so that a
     ``PERSISTENCE_MODULE`` (or ``ARTIFACTS_PERSISTENCE_MODULE``) in the developer's
     shell can never point a unit test at a real database.
     """
-    return ArtifactsApplication(env=dict(IN_MEMORY_ENV))
+    return ArtifactsApplication(
+        env=dict(IN_MEMORY_ENV), sealing=sealing(keys if keys is not None else InMemoryKeyStore())
+    )
+
+
+class InMemoryKeyStore:
+    """The artifacts' keys in a dict; a destroyed one leaves ``None`` (a tombstone)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[uuid.UUID, bytes | None] = {}
+
+    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
+        return self.keys.get(artifact_id)
+
+    def create_key(self, artifact_id: uuid.UUID) -> bytes:
+        if artifact_id not in self.keys:
+            self.keys[artifact_id] = new_key()
+        key = self.keys[artifact_id]
+        if key is None:
+            raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
+        return key
+
+    def destroy_key(self, artifact_id: uuid.UUID) -> None:
+        self.keys[artifact_id] = None
 
 
 class FakeBlobWriter:

@@ -27,12 +27,19 @@ from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog
-from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
+from application.erasure import Eraser
+from application.ports import BlobStore, KeyStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from infrastructure.eventstore import application_env, created_alongside_others, tracking_recorder
+from infrastructure.eventstore import (
+    application_env,
+    created_alongside_others,
+    key_store,
+    tracking_recorder,
+)
 from infrastructure.eventstore.consumer import ConsumerProcess
 from infrastructure.eventstore.dead_letters import DeadLetters, DeadLetterStore
+from infrastructure.eventstore.shredding import sealing
 from infrastructure.healthcheck import heartbeat_path
 from infrastructure.pipeline_worker import PipelineWorker
 from infrastructure.read_model import ArtifactListView, artifact_catalog
@@ -51,16 +58,23 @@ if TYPE_CHECKING:
 
 
 def build_container(settings: Settings | None = None) -> Container:
-    """What every process shares: its settings and its one ``ArtifactsApplication``."""
+    """What every process shares: its settings, its one ``ArtifactsApplication`` (sealing
+    the personal fields of the events under each artifact's key), the key store and the
+    ``Eraser``."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     container = Container()
     container[Settings] = settings
+    container[KeyStore] = Singleton(lambda: key_store(settings))
     container[ArtifactsApplication] = Singleton(
-        lambda: created_alongside_others(
-            lambda: ArtifactsApplication(env=application_env(settings))
+        lambda c: created_alongside_others(
+            lambda: ArtifactsApplication(
+                env=application_env(settings), sealing=sealing(c[KeyStore])
+            )
         )
     )
+    # Each process that erases puts in its blob store.
+    container[Eraser] = lambda c: Eraser(c[ArtifactsApplication], c[BlobStore], c[KeyStore])
     return container
 
 
