@@ -23,10 +23,10 @@ from application.artifacts import ArtifactsApplication
 from application.erasure import Eraser, by_tenant
 from domain.artifact import DEFAULT_TENANT
 from infrastructure.blobstore import LocalBlobStore
-from tests.fakes import FakeCatalog, in_memory_artifacts
+from tests.fakes import FakeCatalog, InMemoryKeyStore, in_memory_artifacts
 from tests.unit.test_api import app_with
 from tests.unit.test_cli import served
-from tests.unit.test_cli_delete import EraseRoute, Keys
+from tests.unit.test_cli_delete import EraseRoute
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Site:
 def site(tmp_path: Path) -> Iterator[Site]:
     artifacts = in_memory_artifacts()
     blobs = LocalBlobStore(tmp_path / "blobs")
-    eraser = Eraser(artifacts, blobs, Keys())
+    eraser = Eraser(artifacts, blobs, InMemoryKeyStore())
     app = app_with(artifacts, blobs, catalog=FakeCatalog(), read_model_wait_seconds=0.01)
     with structlog.testing.capture_logs(), served(EraseRoute(app, artifacts, eraser)) as url:
         yield Site(url, artifacts, blobs, eraser)

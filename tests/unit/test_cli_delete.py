@@ -25,25 +25,9 @@ from application.erasure import Eraser, Erasure, by_tenant
 from domain.artifact import DEFAULT_TENANT
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.cli import main
-from tests.fakes import FakeCatalog, in_memory_artifacts
+from tests.fakes import FakeCatalog, InMemoryKeyStore, in_memory_artifacts
 from tests.unit.test_api import app_with
 from tests.unit.test_cli import API_KEY, Pipeline, a_file, lines, served
-
-
-class Keys:
-    """The key store port: which keys were destroyed (encryption is not exercised here)."""
-
-    def __init__(self) -> None:
-        self.destroyed: list[uuid.UUID] = []
-
-    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
-        return None
-
-    def create_key(self, artifact_id: uuid.UUID) -> bytes:
-        return bytes(32)
-
-    def destroy_key(self, artifact_id: uuid.UUID) -> None:
-        self.destroyed.append(artifact_id)
 
 
 class EraseRoute:
@@ -140,7 +124,7 @@ class Api:
     artifacts: ArtifactsApplication
     blobs: LocalBlobStore
     uploads: LoseFirstAnswer
-    keys: Keys
+    keys: InMemoryKeyStore
 
     def run(self, *args: str) -> int:
         return main(["--url", self.url, "--api-key", API_KEY, *args])
@@ -157,7 +141,7 @@ class Api:
 def api(tmp_path: Path) -> Iterator[Api]:
     artifacts = in_memory_artifacts()
     blobs = LocalBlobStore(tmp_path / "blobs")
-    keys = Keys()
+    keys = InMemoryKeyStore()
     eraser = Eraser(artifacts, blobs, keys)
     app = app_with(artifacts, blobs, catalog=FakeCatalog(), read_model_wait_seconds=0.01)
     uploads = LoseFirstAnswer(EraseRoute(app, artifacts, eraser))
@@ -188,7 +172,7 @@ def test_delete_prints_deleted_and_the_artifact_is_erased_with_its_blob(
     assert lines(capsys.readouterr().out) == [[artifact_id, "deleted"]]
     assert api.artifacts.get_artifact(uuid.UUID(artifact_id)).erased
     assert not (api.blobs.root / location).exists()
-    assert api.keys.destroyed == [uuid.UUID(artifact_id)]
+    assert api.keys.keys == {uuid.UUID(artifact_id): None}  # its key destroyed
 
 
 def test_a_second_delete_is_a_no_op_that_still_says_deleted(
