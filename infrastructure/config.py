@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     # artifact back instead of a new one (when it sends no Idempotency-Key).
     dedupe_by_sha256: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # Per-tenant limits, 0 = off. Uploads a tenant may start per minute, counted by each API
+    # process on its own (429 with Retry-After past it); and the bytes its artifacts may
+    # take in all, as the read model counts them (403 storage_quota_exceeded).
+    tenant_uploads_per_minute: int = Field(default=0, ge=0)
+    tenant_storage_bytes: int = Field(default=0, ge=0)
 
     # How many workflow starts the pipeline worker keeps in flight at once; positions are
     # still recorded strictly in event order.

@@ -19,13 +19,16 @@ from application.catalog import ArtifactCatalog
 from application.erasure import Eraser
 from application.ports import BlobStore
 from infrastructure.api.observability import ApiMetrics
-from infrastructure.api.problems import ErasureUnavailable
 from infrastructure.api.security import AdminOnly, Caller, caller_of
 from infrastructure.config import TenantKey, check_keys, tenant_keys
 from infrastructure.eventstore.dead_letters import DeadLetters
 
 # Answers "is Temporal reachable?" by returning; raises when it is not.
 TemporalProbe = Callable[[], Awaitable[None]]
+
+
+class ErasureUnavailable(Exception):  # noqa: N818 - a domain word
+    """The API runs without an ``Eraser``, so it cannot delete artifacts."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,10 @@ class ApiOptions:
     dedupe_by_sha256: bool = False
     admin_keys: tuple[str | TenantKey, ...] = ()
     """Reach every tenant's artifacts, and alone the admin routes; written the same way."""
+    tenant_uploads_per_minute: int = 0
+    """Per tenant and API process (quotas.py); 0: no limit."""
+    tenant_storage_bytes: int = 0
+    """The bytes a tenant's artifacts may take in all (quotas.py); 0: no limit."""
 
     def __post_init__(self) -> None:
         # Refused when the app is built, as Settings refuses them at start.

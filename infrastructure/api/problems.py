@@ -38,6 +38,8 @@ from domain.errors import (
     CancellationNotAllowed,
     ReprocessingNotAllowed,
 )
+from infrastructure.api.dependencies import ErasureUnavailable
+from infrastructure.api.quotas import RateLimited, StorageQuotaExceeded
 from infrastructure.api.results import ResultUnavailable
 from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
@@ -55,10 +57,6 @@ _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 class ReadModelUnavailable(Exception):  # noqa: N818 - a domain word
     """The API runs without a read model, so it cannot list artifacts."""
-
-
-class ErasureUnavailable(Exception):  # noqa: N818 - a domain word
-    """The API runs without an ``Eraser``, so it cannot delete artifacts."""
 
 
 class NoExtractedText(Exception):  # noqa: N818 - a domain word
@@ -103,6 +101,9 @@ PROBLEMS: dict[type[Exception], Kind] = {
     RequestValidationError: Kind(422, "invalid_request", "Invalid request"),
     ReadModelUnavailable: Kind(503, "read_model_unavailable", "Read model unavailable"),
     ErasureUnavailable: Kind(503, "erasure_unavailable", "Erasure unavailable"),
+    # The per-tenant limits (quotas.py); a RateLimited carries its own Retry-After.
+    RateLimited: Kind(429, "rate_limited", "Too many uploads"),
+    StorageQuotaExceeded: Kind(403, "storage_quota_exceeded", "Storage quota exceeded"),
     # The admin routes (routes/dead_letters.py).
     AdminOnly: Kind(403, "admin_only", "Admin only"),
     DeadLetterNotFound: Kind(404, "dead_letter_not_found", "Dead letter not found"),
@@ -132,7 +133,9 @@ def kind_of(err: Exception) -> Kind:
 
 async def _known(_: Request, err: Exception) -> Response:
     kind = kind_of(err)
-    return problem_response(kind.status, kind.error, kind.title, _detail(err), **dict(kind.headers))
+    # An error may name headers of its own answer (RateLimited: when to retry).
+    headers = {**dict(kind.headers), **getattr(err, "headers", {})}
+    return problem_response(kind.status, kind.error, kind.title, _detail(err), **headers)
 
 
 def _detail(err: Exception) -> str:

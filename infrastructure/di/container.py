@@ -407,6 +407,8 @@ def api_app(
             api_keys=tuple(settings.api_tenant_keys),
             dedupe_by_sha256=settings.dedupe_by_sha256,
             admin_keys=tuple(settings.admin_tenant_keys),
+            tenant_uploads_per_minute=settings.tenant_uploads_per_minute,
+            tenant_storage_bytes=settings.tenant_storage_bytes,
         ),
         dead_letters=dead_letters,
         eraser=eraser,

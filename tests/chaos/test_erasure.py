@@ -108,7 +108,7 @@ async def test_an_erased_artifact_leaves_no_trace_of_its_name_or_content(
             erased_s = time.monotonic() - started
             owner = await alpha.get(f"/artifacts/{ids[0]}")
             other = await beta.get(f"/artifacts/{ids[0]}")
-            assert (owner.status_code, owner.json().get("code")) == (410, "artifact_erased")
+            assert (owner.status_code, owner.json().get("error")) == (410, "artifact_erased")
             assert other.status_code == 404
             reprocess = await alpha.post(f"/artifacts/{ids[0]}/reprocess")
             assert reprocess.status_code == 410

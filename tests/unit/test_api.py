@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog, ArtifactPage, ArtifactRow
+from application.erasure import Eraser
 from application.ports import BlobStore, ContentFacts, SummaryCandidate
 from infrastructure.api.app import ApiOptions, ApiServices, TemporalProbe, create_app
 from infrastructure.api.uploads import MAX_PARTS
@@ -57,6 +58,7 @@ def app_with(
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    eraser: Eraser | None = None,
     **options: Any,
 ) -> FastAPI:
     """The API app on these services, with ``ApiOptions`` from the keywords left over."""
@@ -67,6 +69,7 @@ def app_with(
             catalog=catalog,
             temporal_probe=temporal_probe,
             options=ApiOptions(max_upload_bytes=max_upload_bytes, **options),
+            eraser=eraser,
         )
     )
 

@@ -36,6 +36,7 @@ from infrastructure.api.dependencies import (
     authenticated,
 )
 from infrastructure.api.problems import ReadModelUnavailable, documented
+from infrastructure.api.quotas import Quota
 from infrastructure.api.schemas import (
     ArtifactAccepted,
     ArtifactLinks,
@@ -60,6 +61,13 @@ log = structlog.get_logger(__name__)
 router = APIRouter(dependencies=[authenticated], responses=documented(401))
 
 _ERRORS = documented(400, 401, 404, 409, 410, 413, 415, 422, 503)
+_UPLOAD_ERRORS = documented(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+_UPLOAD_ERRORS[429]["headers"] = {
+    "Retry-After": {
+        "description": "seconds until an upload is admitted again",
+        "schema": {"type": "integer"},
+    }
+}
 Status = Literal["uploaded", "processing", "processed", "failed", "cancelled"]
 _UPLOAD_BODY = {
     "parameters": [
@@ -97,7 +105,7 @@ _UPLOAD_BODY = {
             "description": "A retry (Idempotency-Key): the first request's artifact, "
             "with the header Idempotent-Replayed: true",
         },
-        **_ERRORS,
+        **_UPLOAD_ERRORS,
     },
     openapi_extra=_UPLOAD_BODY,
     summary="Upload a file (multipart field 'file'); processing starts on its own",
@@ -110,6 +118,7 @@ async def upload_artifact(
     options: Options,
     metrics: Metrics,
     caller: CallerDep,
+    quota: Quota,
 ) -> ArtifactAccepted:
     # Keys and content are scoped to the tenant: the same key or the same bytes from
     # another tenant make a new artifact, so no answer says what another tenant sent.
@@ -121,7 +130,9 @@ async def upload_artifact(
     if existing is not None:
         created = CreatedArtifact(id=existing, replayed=True)
     else:
+        await quota.check_room()
         upload = await receive_upload(request, blob_store, max_bytes=options.max_upload_bytes)
+        await quota.check_fits(upload.blob, blob_store)
         if key is None and options.dedupe_by_sha256:
             key = content_key(caller.tenant, upload.blob.sha256)
             # The same bytes again after their artifact was erased are a new artifact,
