@@ -88,13 +88,13 @@ async def test_no_route_lets_one_tenant_see_or_touch_anothers_artifacts(
                     ids[tenant].append(await upload_file(http, f"{tenant}-{i}.txt", content))
             # The same bytes from both tenants (sha256 dedupe), and the same Idempotency-Key
             # with other bytes: two artifacts each time, and each retry finds its own.
-            for key in (None, "shared-key"):
+            # Unique to this run: the ids they derive must be new to the Temporal server.
+            same, shared_key = f"same {uuid.uuid4()}".encode(), f"shared-{uuid.uuid4()}"
+            for key in (None, shared_key):
                 answers = [
                     await http.post(
                         "/artifacts",
-                        files={
-                            "file": ("same.txt", f"{tenant} {key}\n".encode() if key else b"same")
-                        },
+                        files={"file": ("same.txt", f"{tenant} {key}\n".encode() if key else same)},
                         headers={"Idempotency-Key": key} if key else {},
                     )
                     for tenant, http in (("alpha", alpha), ("beta", beta))
@@ -106,7 +106,7 @@ async def test_no_route_lets_one_tenant_see_or_touch_anothers_artifacts(
                 ids["beta"].append(second)
                 again = await alpha.post(
                     "/artifacts",
-                    files={"file": ("again.txt", b"alpha shared-key\n" if key else b"same")},
+                    files={"file": ("again.txt", f"alpha {key}\n".encode() if key else same)},
                     headers={"Idempotency-Key": key} if key else {},
                 )
                 assert (again.status_code, UUID(again.json()["id"])) == (200, first)
