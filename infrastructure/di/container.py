@@ -57,7 +57,9 @@ if TYPE_CHECKING:
     from infrastructure.temporal.activities import ArtifactActivities
 
 
-def build_container(settings: Settings | None = None) -> Container:
+def build_container(
+    settings: Settings | None = None, *, artifacts: ArtifactsApplication | None = None
+) -> Container:
     """What every process shares: its settings, its one ``ArtifactsApplication`` (sealing
     the personal fields of the events under each artifact's key), the key store and the
     ``Eraser``."""
@@ -66,13 +68,17 @@ def build_container(settings: Settings | None = None) -> Container:
     container = Container()
     container[Settings] = settings
     container[KeyStore] = Singleton(lambda: key_store(settings))
-    container[ArtifactsApplication] = Singleton(
-        lambda c: created_alongside_others(
-            lambda: ArtifactsApplication(
-                env=application_env(settings), sealing=sealing(c[KeyStore])
+    # lagom refuses a second definition of a key: a given application is the first.
+    if artifacts is not None:
+        container[ArtifactsApplication] = artifacts
+    else:
+        container[ArtifactsApplication] = Singleton(
+            lambda c: created_alongside_others(
+                lambda: ArtifactsApplication(
+                    env=application_env(settings), sealing=sealing(c[KeyStore])
+                )
             )
         )
-    )
     # Each process that erases puts in its blob store.
     container[Eraser] = lambda c: Eraser(c[ArtifactsApplication], c[BlobStore], c[KeyStore])
     return container
@@ -88,10 +94,8 @@ def pipeline_worker(
 
     Without ``orchestrator`` it starts workflows on Temporal, connecting first.
     """
-    container = build_container(settings)
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
-    if artifacts is not None:
-        container[ArtifactsApplication] = artifacts
     container[TrackingRecorder] = Singleton(
         lambda: tracking_recorder(settings, PipelineWorker.name)
     )
@@ -132,10 +136,8 @@ def read_worker(
     settings: Settings | None = None, *, artifacts: ArtifactsApplication | None = None
 ) -> Process:
     """The read worker: keeps the read model (the artifact list) up to date."""
-    container = build_container(settings)
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
-    if artifacts is not None:
-        container[ArtifactsApplication] = artifacts
     container[ArtifactListView] = Singleton(lambda: artifact_catalog(settings))
     container[ConsumerProcess] = lambda c: ConsumerProcess(
         ReadWorker(
@@ -358,16 +360,15 @@ def api_app(
     from infrastructure.read_model import artifact_catalog
     from infrastructure.temporal.connection import connect
 
-    container = build_container(settings)
+    built_artifacts = artifacts is None
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
     container[BlobStore] = blob_store or default_blob_store(settings)
     # What this function built, the app closes on shutdown; what it was given, the giver.
     closes: list[Callable[[], None]] = []
-    if artifacts is None:
-        artifacts = container[ArtifactsApplication]
+    artifacts = container[ArtifactsApplication]
+    if built_artifacts:
         closes.append(artifacts.close)
-    else:
-        container[ArtifactsApplication] = artifacts
     if eraser is None:
         eraser = container[Eraser]
     if catalog is None:
