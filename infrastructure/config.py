@@ -245,6 +245,14 @@ class Settings(BaseSettings):
     # Artifacts one reconciling activity looks at (one page of the read model).
     reconcile_batch_size: int = Field(default=100, ge=1, le=1000)
 
+    # Retention: artifacts older than this many days are erased (ArtifactErased, reason
+    # "retention") by a Temporal Schedule every RETENTION_SWEEP_SECONDS; 0 keeps them for
+    # ever. Fractions are allowed (the fault suite uses seconds' worth).
+    retention_days: float = Field(default=0, ge=0)
+    retention_sweep_seconds: float = Field(default=3600, gt=0)
+    # Artifacts one retention activity erases at most (one page of the read model).
+    retention_batch_size: int = Field(default=100, ge=1, le=1000)
+
     # Object storage: where uploads and extracted text are kept. "local": a directory under
     # DATA_DIR, which every process must see (one host, or a shared volume); "s3": a bucket
     # of any S3-compatible store, which lets the API and the workers live on separate hosts.

@@ -174,7 +174,8 @@ def temporal_worker(
     from infrastructure.temporal.activities import ArtifactActivities
     from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
     from infrastructure.temporal.reconciliation import ArtifactReconciler
-    from infrastructure.temporal.worker import Reconciliation, TemporalWorker
+    from infrastructure.temporal.retention import ArtifactRetention
+    from infrastructure.temporal.worker import Reconciliation, Retention, TemporalWorker
 
     container = build_container(settings)
     settings = container[Settings]
@@ -196,6 +197,7 @@ def temporal_worker(
         activity_threads=settings.activity_threads,
         shutdown_grace=timedelta(seconds=settings.shutdown_grace_seconds),
         reconciliation=c[Reconciliation],
+        retention=c[Retention],
         interceptors=interceptors,
     )
     # The reconciler's candidates come from the read model; its decisions from the event
@@ -214,6 +216,14 @@ def temporal_worker(
         ),
         interval=timedelta(seconds=settings.reconcile_interval_seconds),
         batch_size=settings.reconcile_batch_size,
+    )
+    # Retention erases through the same path as DELETE; its candidates are the read
+    # model's oldest artifacts.
+    container[Retention] = lambda c: Retention(
+        ArtifactRetention(c[ArtifactCatalog], c[Eraser]),
+        days=settings.retention_days,
+        interval=timedelta(seconds=settings.retention_sweep_seconds),
+        batch_size=settings.retention_batch_size,
     )
     return ConnectingProcess(
         settings,

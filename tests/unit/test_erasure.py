@@ -79,7 +79,7 @@ def test_a_second_erasure_adds_nothing() -> None:
     world.eraser.erase(artifact_id, by=by_tenant("alpha"))
     events = len(world.app.history(artifact_id))
 
-    assert world.eraser.erase(artifact_id, by=by_tenant("alpha")) is Erasure.ERASED
+    assert world.eraser.erase(artifact_id, by=by_tenant("alpha")) is Erasure.ALREADY
 
     assert len(world.app.history(artifact_id)) == events
 
