@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from application.catalog import ArtifactPage, InvalidCursor
 from application.ports import (
     BlobEntry,
     BlobNotFound,
+    KeyDestroyed,
     StoredBlob,
     SummaryCandidate,
     SummaryUnavailable,
@@ -163,3 +165,24 @@ class FakeCatalog:
     def wait_for(self, position: int, timeout: float) -> bool:
         self.waited.append((position, timeout))
         return self.caught_up
+
+
+class InMemoryKeyStore:
+    """The ``KeyStore`` port as a dict; a destroyed key leaves ``None`` (a tombstone)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[uuid.UUID, bytes | None] = {}
+
+    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
+        return self.keys.get(artifact_id)
+
+    def create_key(self, artifact_id: uuid.UUID) -> bytes:
+        if artifact_id not in self.keys:
+            self.keys[artifact_id] = os.urandom(32)
+        key = self.keys[artifact_id]
+        if key is None:
+            raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
+        return key
+
+    def destroy_key(self, artifact_id: uuid.UUID) -> None:
+        self.keys[artifact_id] = None
