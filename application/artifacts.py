@@ -288,9 +288,9 @@ def processing_request(artifact: Artifact | ArtifactCreated, *, run: int = 0) ->
     return ProcessingRequest(
         artifact_id=artifact.id if isinstance(artifact, Artifact) else artifact.originator_id,
         storage_location=artifact.storage_location,
-        filename=artifact.filename,
         content_type=artifact.content_type,
         size=artifact.size,
         sha256=artifact.sha256,
         run=run,
+        tenant=artifact.tenant,
     )

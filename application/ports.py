@@ -17,17 +17,21 @@ class ProcessingRequest:
     """Everything processing needs to know about one artifact, fixed at upload time.
 
     It travels through Temporal as the workflow's input, so it holds references and
-    small facts only, never file content (Temporal payloads are limited to 2 MB).
+    small facts only: never file content (Temporal payloads are limited to 2 MB), and
+    nothing personal, not even the filename (Temporal's histories outlive an erasure; the
+    activities that need the filename read it from the aggregate).
     """
 
     artifact_id: UUID
     storage_location: str
-    filename: str
     content_type: str
     size: int
     sha256: str
     # 0 for the run the upload triggers; each reprocessing request opens the next one.
     run: int = 0
+    # Whose artifact it is: the run's fairness key, so one tenant's backlog cannot starve
+    # another's. Histories recorded before tenants existed decode as the default one.
+    tenant: str = "default"
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,7 @@ def _upload_directly(settings: Settings, pdf: Path) -> ProcessingRequest:
         artifact_id = app.create_artifact_once(idempotency_key=None, **fields).id  # type: ignore[arg-type]
     finally:
         app.close()
+    del fields["filename"]  # the request names no file (it crosses Temporal)
     return ProcessingRequest(artifact_id=artifact_id, **fields)  # type: ignore[arg-type]
 
 

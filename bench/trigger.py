@@ -115,7 +115,6 @@ def _request() -> ProcessingRequest:
     return ProcessingRequest(
         artifact_id=uuid.uuid4(),
         storage_location="bench/0",
-        filename="bench.txt",
         content_type="text/plain",
         size=10_240,
         sha256="0" * 64,

@@ -4,6 +4,12 @@ They are plain (blocking) methods run in the worker's thread pool, built with th
 services they need. Permanent problems are raised as non-retryable ``ApplicationError``s
 whose type is the machine-readable reason the artifact's failure records; everything
 else is retried by Temporal within the workflow's bounded retry policies.
+
+An activity that finds its artifact erased finishes quietly, writing nothing: the run is
+moot. The steps that record a run's end complete an erasure that waited for the run to
+stop (``Eraser.complete_pending``), and nothing of a cancelled run is left in the blob
+store: the extract step deletes its stored batches, recording the cancellation the run's
+other outputs.
 """
 
 from __future__ import annotations
@@ -11,16 +17,18 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from uuid import UUID
 
 import magic
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from application.artifacts import ArtifactsApplication
+from application.erasure import Eraser
 from application.ports import (
     BlobNotFound,
     BlobStore,
@@ -31,11 +39,13 @@ from application.ports import (
     SummaryUnavailable,
 )
 from application.processing import ContentKind, content_kind
+from domain.errors import AlreadyErased
 from infrastructure.processing import language
-from infrastructure.processing.extraction import ExtractionJob, extract
+from infrastructure.processing.extraction import ExtractionJob, delete_all, extract
 from infrastructure.processing.options import ProcessingOptions
+from infrastructure.processing.pdf import PdfProgress
 from infrastructure.processing.sniffing import refine_mime_type
-from infrastructure.processing.text import read_text
+from infrastructure.processing.text import read_text, store_text
 from infrastructure.temporal.failures import (
     domain_errors_are_permanent,
     permanent,
@@ -55,6 +65,7 @@ from infrastructure.temporal.models import (
     ProcessingFailure,
     ProcessingResult,
     ProcessingStart,
+    SummaryReference,
     SummaryRequest,
 )
 
@@ -87,18 +98,23 @@ class ArtifactActivities:
         blob_store: BlobStore,
         summarizer: Summarizer,
         options: ProcessingOptions | None = None,
+        *,
+        eraser: Eraser | None = None,
     ) -> None:
         self._artifacts = artifacts
         self._blob_store = blob_store
         self._summarizer = summarizer
         self._options = options or ProcessingOptions()
+        # None only where nothing is ever erased (benchmarks, extraction tools): the
+        # Temporal worker always has one (the composition root).
+        self._eraser = eraser
         self._sniff = MimeSniffer()
         language.warm_up()
 
     @activity.defn(name=RECORD_PROCESSING_STARTED)
     def record_processing_started(self, start: ProcessingStart) -> None:
         """Marks the artifact ``processing`` for this run (a repeat adds nothing)."""
-        with _about(start.artifact_id):
+        with _about(start.artifact_id), _quiet_if_erased():
             with domain_errors_are_permanent():
                 self._artifacts.record_processing_started(
                     start.artifact_id, run=start.run, workflow_id=start.workflow_id
@@ -129,13 +145,18 @@ class ArtifactActivities:
                 f"stored blob has {size} bytes and sha256 {digest.hexdigest()}, "
                 f"expected {request.size} bytes and sha256 {request.sha256}",
             )
+        # The filename is a hint for telling HTML and e-mail from plain text. It is read
+        # from the aggregate: the request crosses Temporal, whose histories outlive an
+        # erasure, so it names no file.
+        with domain_errors_are_permanent():
+            filename = self._artifacts.get_artifact(request.artifact_id).filename
         mime_type = refine_mime_type(
             self._sniff(head),
             head=head,
             tail=tail,
             size=size,
             declared_type=request.content_type,
-            filename=request.filename,
+            filename=filename,
         )
         log.info(
             "artifact_inspected",
@@ -157,19 +178,28 @@ class ArtifactActivities:
     def _extract(self, job: Extraction) -> ContentFacts:
         kind = ContentKind(job.kind)
         details = activity.info().heartbeat_details
-        with processing_failures_are_permanent(), self._open(job.storage_location) as blob:
-            facts = extract(
-                kind,
-                ExtractionJob(
-                    source=blob,
-                    mime_type=job.mime_type,
-                    blob_store=self._blob_store,
-                    options=self._options,
-                    # A retry (worker crash, parser crash) resumes from the last heartbeat.
-                    resume_from=details[0] if details else None,
-                    heartbeat=activity.heartbeat,
-                ),
-            )
+        # A retry (worker crash, parser crash) resumes from the last heartbeat; the last one
+        # of this attempt names the batches a cancellation must delete.
+        progress = _LastHeartbeat(details[0] if details else None)
+        try:
+            with processing_failures_are_permanent(), self._open(job.storage_location) as blob:
+                facts = extract(
+                    kind,
+                    ExtractionJob(
+                        source=blob,
+                        mime_type=job.mime_type,
+                        blob_store=self._blob_store,
+                        options=self._options,
+                        resume_from=progress.details,
+                        heartbeat=progress.beat,
+                    ),
+                )
+        except CancelledError:
+            # No retry will resume from the batches: the run stops (an erasure may be
+            # waiting for it). The writer discarded its unfinished blobs on the way out.
+            delete_all(self._blob_store, progress.block_locations())
+            log.info("extraction_cancelled")
+            raise
         log.info(
             "content_extracted",
             kind=facts.kind,
@@ -181,8 +211,8 @@ class ArtifactActivities:
         return facts
 
     @activity.defn(name=SUMMARIZE_TEXT)
-    def summarize_text(self, request: SummaryRequest) -> SummaryCandidate:
-        """A summary candidate of the extracted text."""
+    def summarize_text(self, request: SummaryRequest) -> SummaryReference | SummaryCandidate:
+        """A summary candidate of the extracted text, stored as a blob (its reference)."""
         # A summarizer cannot report progress (an OpenAI-compatible call may take up to its
         # timeout), so a helper thread heartbeats while it works: a run whose worker died,
         # or whose task or completion Temporal lost in an outage, is retried after the
@@ -190,7 +220,7 @@ class ArtifactActivities:
         with _about(request.artifact_id), heartbeating(self._options.heartbeat_every_seconds):
             return self._summarize(request)
 
-    def _summarize(self, request: SummaryRequest) -> SummaryCandidate:
+    def _summarize(self, request: SummaryRequest) -> SummaryReference | SummaryCandidate:
         try:
             text = read_text(
                 self._blob_store,
@@ -210,22 +240,58 @@ class ArtifactActivities:
             source=summary.source,
             model=summary.model,
         )
-        return summary
+        if not request.by_reference:
+            return summary
+        # The words stay out of Temporal's history: a blob, which recording the result
+        # reads and then deletes (and an erasure or a cancellation deletes with the rest).
+        stored = store_text(self._blob_store, summary.text)
+        return SummaryReference(
+            location=stored.location,
+            source=summary.source,
+            model=summary.model,
+            pipeline_version=summary.pipeline_version,
+        )
 
     @activity.defn(name=RECORD_PROCESSING_RESULT)
     def record_processing_result(self, result: ProcessingResult) -> None:
-        """Writes the result and summary back to the aggregate (a repeat adds nothing)."""
+        """Writes the result and summary back to the aggregate (a repeat adds nothing),
+        deletes the stored summary, and completes an erasure that waited for the run."""
         with _about(result.artifact_id):
-            with domain_errors_are_permanent():
-                self._artifacts.record_processing_result(
-                    result.artifact_id, run=result.run, facts=result.facts, summary=result.summary
-                )
-            log.info("processing_recorded", status="processed")
+            stored = [result.summary_ref.location] if result.summary_ref else []
+            with _quiet_if_erased(then_delete=stored, blob_store=self._blob_store):
+                summary = result.summary or self._stored_summary(result)
+                with domain_errors_are_permanent():
+                    self._artifacts.record_processing_result(
+                        result.artifact_id, run=result.run, facts=result.facts, summary=summary
+                    )
+                delete_all(self._blob_store, stored)
+                log.info("processing_recorded", status="processed")
+                self._complete_erasure(result.artifact_id)
+
+    def _stored_summary(self, result: ProcessingResult) -> SummaryCandidate | None:
+        """The summary the reference points to; None when there is none, or when a
+        retry finds it recorded already (its blob may be deleted by then)."""
+        ref = result.summary_ref
+        if ref is None:
+            return None
+        with domain_errors_are_permanent():
+            artifact = self._artifacts.get_artifact(result.artifact_id)
+        if artifact.erased:
+            raise AlreadyErased(f"artifact {result.artifact_id} was erased")
+        if artifact.run == result.run and artifact.summary is not None:
+            return None
+        try:
+            text = read_text(self._blob_store, [ref.location], max_chars=_SUMMARY_MAX_CHARS)
+        except BlobNotFound as err:
+            raise permanent("blob_missing", str(err)) from None
+        return SummaryCandidate(
+            text=text, source=ref.source, model=ref.model, pipeline_version=ref.pipeline_version
+        )
 
     @activity.defn(name=RECORD_PROCESSING_FAILURE)
     def record_processing_failure(self, failure: ProcessingFailure) -> None:
         """Writes the failure back to the aggregate (a repeat adds nothing)."""
-        with _about(failure.artifact_id):
+        with _about(failure.artifact_id), _quiet_if_erased():
             with domain_errors_are_permanent():
                 self._artifacts.record_processing_failure(
                     failure.artifact_id,
@@ -233,20 +299,31 @@ class ArtifactActivities:
                     reason=failure.reason,
                     message=failure.message,
                 )
-            log.info("processing_failed", reason=failure.reason, message=failure.message)
+            # The reason only: a message may quote the content (it is a personal field).
+            log.info("processing_failed", reason=failure.reason)
+            self._complete_erasure(failure.artifact_id)
 
     @activity.defn(name=RECORD_PROCESSING_CANCELLED)
     def record_processing_cancelled(self, cancellation: ProcessingCancellation) -> None:
-        """Writes the cancellation back to the aggregate (a repeat adds nothing)."""
+        """Deletes what the run had written, writes the cancellation back to the aggregate
+        (a repeat adds nothing), and completes an erasure that waited for the run."""
         with _about(cancellation.artifact_id):
-            with domain_errors_are_permanent():
-                self._artifacts.record_processing_cancelled(
-                    cancellation.artifact_id,
-                    run=cancellation.run,
-                    reason=cancellation.reason,
-                    message=cancellation.message,
-                )
-            log.info("processing_cancelled", reason=cancellation.reason)
+            # First, and whatever follows: no event references these blobs.
+            delete_all(self._blob_store, cancellation.leftover_locations)
+            with _quiet_if_erased():
+                with domain_errors_are_permanent():
+                    self._artifacts.record_processing_cancelled(
+                        cancellation.artifact_id,
+                        run=cancellation.run,
+                        reason=cancellation.reason,
+                        message=cancellation.message,
+                    )
+                log.info("processing_cancelled", reason=cancellation.reason)
+                self._complete_erasure(cancellation.artifact_id)
+
+    def _complete_erasure(self, artifact_id: UUID) -> None:
+        if self._eraser is not None:
+            self._eraser.complete_pending(artifact_id)
 
     def all(self) -> list[Callable[..., object]]:
         """Every activity, for registering with a worker."""
@@ -268,6 +345,45 @@ class ArtifactActivities:
             raise permanent("blob_missing", str(err)) from None
         with blob:
             yield blob
+
+
+# A summary is a few sentences; this bounds what a record step reads should a blob be odd.
+_SUMMARY_MAX_CHARS = 64 * 1024
+
+
+class _LastHeartbeat:
+    """Heartbeats the activity, remembering the last progress reported (its details)."""
+
+    def __init__(self, details: Any) -> None:
+        self.details = details
+
+    def beat(self, *details: Any) -> None:
+        if details:
+            self.details = details[0]
+        activity.heartbeat(*details)
+
+    def block_locations(self) -> tuple[str, ...]:
+        progress = PdfProgress.from_details(self.details)
+        return progress.block_locations if progress else ()
+
+
+@contextmanager
+def _quiet_if_erased(
+    *, then_delete: Iterable[str] = (), blob_store: BlobStore | None = None
+) -> Iterator[None]:
+    """An erased artifact's run is moot: the step ends without error and writes nothing
+    (deleting ``then_delete``, blobs of the run no event references)."""
+    try:
+        yield
+    except AlreadyErased:
+        if blob_store is not None:
+            delete_all(blob_store, then_delete)
+        log.info("artifact_erased_step_skipped")
+    except ApplicationError as err:
+        # A failure retrying cannot fix ends this write for good: its blobs too.
+        if err.non_retryable and blob_store is not None:
+            delete_all(blob_store, then_delete)
+        raise
 
 
 @contextmanager

@@ -1,8 +1,10 @@
 """The data that crosses Temporal: activity names, search attributes, inputs and outputs.
 
 Standard library, ``temporalio.common`` and ``application.ports`` (itself standard library
-only) only: the workflow sandbox imports this module. Only references and small facts travel here,
-never file content (Temporal payloads are limited to 2 MB).
+only) only: the workflow sandbox imports this module. Only ids, references and small
+non-personal facts travel here: never file content (Temporal payloads are limited to 2 MB),
+and nothing an erasure must reach (a filename, words of the content): Temporal keeps
+histories for its namespace's retention, beyond any artifact's erasure.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ class Extraction:
 class SummaryRequest:
     artifact_id: UUID
     text_locations: list[str] = field(default_factory=list)
+    # True: store the summary and answer a ``SummaryReference``. False only in requests a
+    # run scheduled before summaries travelled by reference (they expect the words back).
+    by_reference: bool = False
+
+
+@dataclass(frozen=True)
+class SummaryReference:
+    """A summary candidate stored as a blob (its words never cross Temporal), and where it
+    came from; ``record_processing_result`` records it, then deletes the blob."""
+
+    location: str
+    source: str
+    model: str
+    pipeline_version: str
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,10 @@ class ProcessingResult:
     artifact_id: UUID
     run: int
     facts: ContentFacts
+    # Only runs started before summaries travelled by reference carry the words (replayed
+    # in-flight runs); every new run passes ``summary_ref``.
     summary: SummaryCandidate | None = None
+    summary_ref: SummaryReference | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,9 @@ class ProcessingCancellation:
     run: int
     reason: str
     message: str
+    # What the run had written when it stopped (extracted outputs, a stored summary): no
+    # event references them, so recording the cancellation deletes them.
+    leftover_locations: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from uuid import UUID
 import structlog
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -33,8 +34,17 @@ def search_attributes_for(request: ProcessingRequest) -> TypedSearchAttributes:
 
 
 def memo_for(request: ProcessingRequest) -> dict[str, object]:
-    """Shown with the run in the Temporal UI; not searchable."""
-    return {"filename": request.filename, "size": request.size}
+    """Shown with the run in the Temporal UI; not searchable. No filename: Temporal keeps
+    a run's memo as long as its history, beyond the artifact's erasure."""
+    return {"size": request.size, "tenant": request.tenant}
+
+
+def priority_for(request: ProcessingRequest) -> Priority:
+    """The tenant is the run's fairness key: where the server has fairness on
+    (``matching.enableFairness``), a backlog of one tenant's runs cannot starve another's
+    (its tasks are dispatched round-robin between keys); elsewhere the key is ignored.
+    Activities inherit it from their run."""
+    return Priority(fairness_key=request.tenant)
 
 
 class TemporalWorkflowOrchestrator:
@@ -71,6 +81,7 @@ class TemporalWorkflowOrchestrator:
                     search_attributes_for(request) if self._search_attributes_known else None
                 ),
                 memo=memo_for(request),
+                priority=priority_for(request),
             )
         except RPCError as err:
             if not (self._search_attributes_known and _unknown_search_attribute(err)):

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ProcessingOutcome,
         ProcessingResult,
         ProcessingStart,
+        SummaryReference,
         SummaryRequest,
     )
 
@@ -91,6 +92,9 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 SEARCH_ATTRIBUTES_PATCH = "search-attributes"
 # Runs cancelled before the workflow recorded cancellations replay as they ended then.
 CANCELLATION_PATCH = "record-cancellation"
+# Runs that summarized before summaries travelled as blob references replay with the words
+# in their history (the result type they recorded); every later summary is a reference.
+SUMMARY_REFERENCE_PATCH = "summary-by-reference"
 # A cancelled step is waited for until it has stopped (its heartbeat brings the request,
 # the PDF parser's child is killed), so nothing of the run is still working when the
 # cancellation is recorded.
@@ -103,6 +107,9 @@ T = TypeVar("T")
 class ProcessArtifactWorkflow:
     def __init__(self) -> None:
         self._step = "starting"
+        # What the run has stored so far that no event references yet: a cancellation
+        # deletes it (``ProcessingCancellation.leftover_locations``).
+        self._written: list[str] = []
 
     @workflow.query
     def current_step(self) -> str:
@@ -141,7 +148,8 @@ class ProcessArtifactWorkflow:
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=INSPECT_RETRY,
                 cancellation_type=WAIT_STOPPED,
-                summary=f"verify and sniff {request.filename} ({request.size} bytes)",
+                # No filename: what the Temporal UI shows outlives an erasure.
+                summary=f"verify and sniff {request.size} bytes",
             )
             self._upsert(MIME_TYPE.value_set(inspection.mime_type))
             self._step = "extracting"
@@ -165,12 +173,17 @@ class ProcessArtifactWorkflow:
                 raise
             await self._fail(request, _failure_of(request, err))
 
+        self._written.extend(_outputs(facts))
         summary = await self._summarize(request, facts)
         self._step = "recording"
         await self._record(
             RECORD_PROCESSING_RESULT,
             ProcessingResult(
-                artifact_id=request.artifact_id, run=request.run, facts=facts, summary=summary
+                artifact_id=request.artifact_id,
+                run=request.run,
+                facts=facts,
+                summary=summary if isinstance(summary, SummaryCandidate) else None,
+                summary_ref=summary if isinstance(summary, SummaryReference) else None,
             ),
             summary=_result_summary(facts, summary),
         )
@@ -192,8 +205,9 @@ class ProcessArtifactWorkflow:
 
     async def _summarize(
         self, request: ProcessingRequest, facts: ContentFacts
-    ) -> SummaryCandidate | None:
-        """The summary candidate, or None: a summary enriches a result, it never fails one.
+    ) -> SummaryReference | SummaryCandidate | None:
+        """The stored summary candidate, or None: a summary enriches a result, it never
+        fails one. (A candidate with its words only where an older run recorded one so.)
 
         A document without text has none to ask for (the step is not scheduled, so runs
         recorded before ``no_text`` existed replay alike: they had no text either).
@@ -205,13 +219,16 @@ class ProcessArtifactWorkflow:
         ):
             return None
         self._step = "summarizing"
+        by_reference = workflow.patched(SUMMARY_REFERENCE_PATCH)
         try:
-            summary: SummaryCandidate = await workflow.execute_activity(
+            summary: SummaryReference | SummaryCandidate = await workflow.execute_activity(
                 SUMMARIZE_TEXT,
                 SummaryRequest(
-                    artifact_id=request.artifact_id, text_locations=facts.text_locations
+                    artifact_id=request.artifact_id,
+                    text_locations=facts.text_locations,
+                    by_reference=by_reference,
                 ),
-                result_type=SummaryCandidate,
+                result_type=SummaryReference if by_reference else SummaryCandidate,
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=SUMMARIZE_RETRY,
@@ -225,6 +242,8 @@ class ProcessArtifactWorkflow:
                 "summary_unavailable", extra={**_about(request), "error": str(err.cause)}
             )
             return None
+        if isinstance(summary, SummaryReference):
+            self._written.append(summary.location)
         return summary
 
     def _upsert(self, update: SearchAttributeUpdate[str]) -> None:
@@ -269,6 +288,7 @@ class ProcessArtifactWorkflow:
                 run=request.run,
                 reason=CancelReason.CANCELLED.value,
                 message="processing was cancelled on request",
+                leftover_locations=list(self._written),
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -312,7 +332,15 @@ async def _uncancelled(step: Awaitable[T], *, then_cancel: bool) -> T:
         return result
 
 
-def _result_summary(facts: ContentFacts, summary: SummaryCandidate | None) -> str:
+def _outputs(facts: ContentFacts) -> list[str]:
+    """Every blob an extraction stored (its text, Markdown, chunks, page facts)."""
+    optional = (facts.markdown_location, facts.chunks_location, facts.pages_location)
+    return [*facts.text_locations, *(location for location in optional if location)]
+
+
+def _result_summary(
+    facts: ContentFacts, summary: SummaryReference | SummaryCandidate | None
+) -> str:
     """What recording the result says in the Temporal UI (the run's one line about it)."""
     if ContentWarning.NO_TEXT in facts.warnings:
         return "record the result: no text found (no_text), so no summary"

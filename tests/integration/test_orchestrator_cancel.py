@@ -17,7 +17,6 @@ def request() -> ProcessingRequest:
     return ProcessingRequest(
         artifact_id=uuid.uuid4(),
         storage_location="ab/cd",
-        filename="report.pdf",
         content_type="application/pdf",
         size=123,
         sha256="0" * 64,

@@ -105,14 +105,13 @@ def upload(settings: Settings, n: int) -> list[ProcessingRequest]:
             request = ProcessingRequest(
                 artifact_id=uuid.uuid4(),  # replaced by the id the application gives it
                 storage_location=blob.location,
-                filename=f"note-{i}.txt",
                 content_type="text/plain",
                 size=blob.size,
                 sha256=hashlib.sha256(content).hexdigest(),
             )
             artifact_id = app.create_artifact_once(
                 idempotency_key=None,
-                filename=request.filename,
+                filename=f"note-{i}.txt",
                 content_type=request.content_type,
                 size=request.size,
                 sha256=request.sha256,

@@ -92,10 +92,13 @@ class World:
         )
 
     def summarize(self, locations: list[str]) -> SummaryCandidate:
-        return self.env.run(
+        """The summary's words, as runs that recorded them in their history got them."""
+        summary = self.env.run(
             self.activities.summarize_text,
             SummaryRequest(artifact_id=uuid4(), text_locations=locations),
         )
+        assert isinstance(summary, SummaryCandidate)
+        return summary
 
     def record_started(self, artifact_id: UUID, run: int = 0) -> None:
         self.env.run(

@@ -377,7 +377,6 @@ def test_the_processing_request_carries_the_facts_of_the_created_event(
     assert request == ProcessingRequest(
         artifact_id=artifact_id,
         storage_location=LOCATION,
-        filename="hello.txt",
         content_type="text/plain",
         size=len(CONTENT),
         sha256=SHA256,
@@ -397,7 +396,6 @@ def test_the_processing_request_for_a_run_carries_the_artifacts_facts_and_the_ru
     assert request == ProcessingRequest(
         artifact_id=artifact_id,
         storage_location=LOCATION,
-        filename="hello.txt",
         content_type="text/plain",
         size=len(CONTENT),
         sha256=SHA256,

@@ -60,7 +60,7 @@ def test_every_request_is_started_once_with_as_many_in_flight_as_asked() -> None
     rate = asyncio.run(start_all(orchestrator, requests, in_flight=16))
 
     assert rate > 0
-    assert sorted(r.filename for r in orchestrator.requests) == sorted(r.filename for r in requests)
+    assert sorted(r.sha256 for r in orchestrator.requests) == sorted(r.sha256 for r in requests)
     assert len(orchestrator.requests) == len(requests)
     assert orchestrator.most_in_flight == 16
 

@@ -20,16 +20,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
 
+from application.erasure import Eraser
 from application.ports import ProcessingRequest
 from domain.artifact import workflow_id_for
 from infrastructure.processing.options import ProcessingOptions
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import ProcessingOutcome
-from infrastructure.temporal.orchestrator import memo_for, search_attributes_for
+from infrastructure.temporal.orchestrator import memo_for, priority_for, search_attributes_for
 from infrastructure.temporal.worker import HEARTBEAT_THROTTLE
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 from tests import corpus
-from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
+from tests.fakes import FakeBlobStore, FakeSummarizer, InMemoryKeyStore, in_memory_artifacts
 
 ProcessHandle = WorkflowHandle[ProcessArtifactWorkflow, ProcessingOutcome]
 
@@ -49,7 +50,11 @@ class Harness:
         self.artifacts = in_memory_artifacts()
         self.blobs = FakeBlobStore()
         self.summarizer = summarizer or FakeSummarizer()
-        self.activities = ArtifactActivities(self.artifacts, self.blobs, self.summarizer, options)
+        self.keys = InMemoryKeyStore()
+        self.eraser = Eraser(self.artifacts, self.blobs, self.keys)
+        self.activities = ArtifactActivities(
+            self.artifacts, self.blobs, self.summarizer, options, eraser=self.eraser
+        )
 
     def upload(self, content: bytes, filename: str = "upload.bin") -> ProcessingRequest:
         """Stores ``content`` and creates its artifact, as the API does."""
@@ -108,6 +113,7 @@ class Harness:
             task_queue=self.task_queue,
             search_attributes=search_attributes_for(request),
             memo=memo_for(request),
+            priority=priority_for(request),
         )
 
     def close(self) -> None:

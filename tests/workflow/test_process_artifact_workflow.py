@@ -24,7 +24,6 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from application.ports import (
     ContentFacts,
     ProcessingRequest,
-    SummaryCandidate,
     SummaryUnavailable,
 )
 from domain.artifact import ArtifactStatus, workflow_id_for
@@ -43,6 +42,7 @@ from infrastructure.temporal.models import (
     Extraction,
     Inspection,
     ProcessingOutcome,
+    SummaryReference,
     SummaryRequest,
 )
 from infrastructure.temporal.workflows import (
@@ -132,17 +132,22 @@ class GatedInspect:
 
 
 class GatedSummarize:
-    """Holds the summary open until the test lets it finish."""
+    """Holds the summary open until the test lets it finish (then stores one, as the real
+    step does, and answers its reference)."""
 
-    def __init__(self) -> None:
+    def __init__(self, harness: Harness) -> None:
+        self.blobs = harness.blobs
         self.started = asyncio.Event()
         self.release = asyncio.Event()
 
     @activity.defn(name=SUMMARIZE_TEXT)
-    async def summarize(self, request: SummaryRequest) -> SummaryCandidate:
+    async def summarize(self, request: SummaryRequest) -> SummaryReference:
         self.started.set()
         await self.release.wait()
-        return SummaryCandidate(text="gated", source="gate", model="gate", pipeline_version="t")
+        stored = self.blobs.put(b"gated")
+        return SummaryReference(
+            location=stored.location, source="gate", model="gate", pipeline_version="t"
+        )
 
 
 # --- Runs that end processed -------------------------------------------------------------
@@ -507,7 +512,7 @@ async def test_the_current_step_can_be_asked_while_running_and_after(
     harness: Harness, tmp_path: Path
 ) -> None:
     request = upload_text(harness, tmp_path)
-    inspect, summarize = GatedInspect(), GatedSummarize()
+    inspect, summarize = GatedInspect(), GatedSummarize(harness)
 
     async with harness.worker(inspect=inspect.inspect, summarize=summarize.summarize):
         handle = await harness.start(request)
@@ -555,7 +560,7 @@ async def test_a_processed_run_is_found_by_artifact_id_mime_type_and_outcome(
     assert attributes.get(ARTIFACT_ID) == str(request.artifact_id)
     assert attributes.get(MIME_TYPE) == "text/plain"
     assert attributes.get(ARTIFACT_OUTCOME) == "processed"
-    assert await described.memo() == {"filename": "upload.bin", "size": request.size}
+    assert await described.memo() == {"size": request.size, "tenant": "default"}
 
 
 async def test_a_failed_run_is_found_by_its_outcome(harness: Harness, tmp_path: Path) -> None:
@@ -590,11 +595,18 @@ async def test_a_run_started_without_an_artifact_id_upserts_nothing_and_is_proce
     assert described.typed_search_attributes.get(MIME_TYPE) is None
 
 
-def test_each_activity_says_what_it_did_in_the_ui() -> None:
-    summaries = step_summaries(recorded("processed_pdf"))
+async def test_each_activity_says_what_it_did_in_the_ui_naming_no_file(
+    harness: Harness, tmp_path: Path
+) -> None:
+    request = harness.upload(corpus.text_pdf(tmp_path, 2).read_bytes(), filename="paper.pdf")
+
+    async with harness.worker():
+        handle = await harness.start(request)
+        await handle.result()
+        summaries = step_summaries(await handle.fetch_history())
 
     assert summaries[0] == "record that run 0 started"
-    assert summaries[1].startswith("verify and sniff paper.pdf")
+    assert summaries[1] == f"verify and sniff {request.size} bytes"
     assert summaries[2] == "extract pdf content (application/pdf)"
     assert summaries[3].startswith("summarize ")
     assert summaries[4].startswith("record the result: ")
