@@ -84,7 +84,8 @@ dev: install ## Run everything: Temporal dev server + UI, API, pipeline, read an
 temporal-dev: install-env ## Run the Temporal dev server and its UI on 127.0.0.1 (state kept in data/)
 	@mkdir -p $(DATA_DIR)
 	$(UV) run --no-sync temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 \
-	  --db-filename $(DATA_DIR)/temporal.db --log-level warn $(TEMPORAL_SEARCH_ATTRIBUTES)
+	  --db-filename $(DATA_DIR)/temporal.db --log-level warn $(TEMPORAL_SEARCH_ATTRIBUTES) \
+	  --dynamic-config-value matching.enableFairness=true
 
 run: run-api ## Run the API (the short name of run-api)
 

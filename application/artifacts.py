@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import Mapper, RecordConflictError
 
 from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate
 from domain.artifact import DEFAULT_TENANT, Artifact, ArtifactCreated, ArtifactProcessed
@@ -49,6 +49,22 @@ class ArtifactsApplication(Application[UUID]):
     # Fixed, so that renaming the class never orphans stored tracking positions.
     name = "Artifacts"
     last_written_position = 0
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        sealing: Callable[[Mapper[UUID]], Mapper[UUID]] | None = None,
+    ) -> None:
+        """``sealing`` wraps the event mapper so that the personal fields of the events
+        are stored sealed under each artifact's key (crypto-shredding: every process the
+        composition root builds has it; see ``infrastructure/eventstore/shredding.py``)."""
+        self._sealing = sealing
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = super().construct_mapper()
+        return self._sealing(mapper) if self._sealing is not None else mapper
 
     def create_artifact_once(
         self,

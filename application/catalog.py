@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from domain.artifact import DEFAULT_TENANT
+
 
 class InvalidCursor(ValueError):  # noqa: N818 - a domain word
     """The cursor was not one this catalog handed out."""
@@ -32,6 +34,7 @@ class ArtifactRow:
     has_summary: bool
     created_at: datetime
     updated_at: datetime
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,12 @@ class ArtifactCatalog(Protocol):
         mime_type: str | None,
         limit: int,
         cursor: str | None,
+        tenant: str | None,
     ) -> ArtifactPage:
         """Up to ``limit`` artifacts (``limit`` >= 1) older than ``cursor``, newest first.
 
-        ``status`` and ``mime_type`` filter when given. ``cursor`` is None for the first
+        ``tenant``, ``status`` and ``mime_type`` filter when given (no ``tenant``: every
+        tenant's, which only an admin is shown). ``cursor`` is None for the first
         page, else the ``next_cursor`` of the page before. An artifact's place in the
         order (created_at, then id) never changes, so following the cursors never shows
         one twice or skips one, even while new ones arrive (they sort before page one).
@@ -67,4 +72,13 @@ class ArtifactCatalog(Protocol):
         """Waits up to ``timeout`` seconds until the view has processed the event store's
         notification ``position``; True once it has, False when the time ran out.
         """
+        ...
+
+    def stored_bytes(self, tenant: str) -> int:
+        """The sizes of the tenant's artifacts (those not erased), summed: its quota's use."""
+        ...
+
+    def created_before(self, cutoff: datetime, limit: int) -> list[UUID]:
+        """Up to ``limit`` ids of artifacts created before ``cutoff``, oldest first (every
+        tenant's): what a retention period erases."""
         ...

@@ -28,7 +28,10 @@ log = structlog.get_logger(__name__)
 
 class Erasure(StrEnum):
     ERASED = "erased"
-    """Erased now, or it had been already."""
+    """Erased now."""
+    ALREADY = "already"
+    """It had been erased already (what might be left of an interrupted erasure is
+    deleted again)."""
     PENDING = "pending"
     """A run was in flight: it is being cancelled, and the erasure completes when it stops."""
 
@@ -56,23 +59,24 @@ class Eraser:
     def erase(self, artifact_id: UUID, *, by: str, reason: str = "request") -> Erasure:
         """Erases the artifact, or starts to (``PENDING``) when a run is in flight; raises
         ``ArtifactNotFound`` for an unknown id."""
+        already = self._artifacts.get_artifact(artifact_id).erased
         if not self._artifacts.request_erasure(artifact_id, by=by, reason=reason):
             log.info("erasure_pending", artifact_id=str(artifact_id), reason=reason)
             return Erasure.PENDING
-        self._erase_now(artifact_id, by=by, reason=reason)
-        return Erasure.ERASED
+        self._erase_now(artifact_id, by=by, reason=reason, log_it=not already)
+        return Erasure.ALREADY if already else Erasure.ERASED
 
     def complete_pending(self, artifact_id: UUID) -> bool:
-        """Erases the artifact if an erasure waits for its run to stop (call once the run
-        has recorded its outcome); returns whether it did."""
+        """Erases the artifact if an erasure waits for its run to stop and the run has
+        stopped (recorded its outcome); returns whether it did."""
         artifact = self._artifacts.get_artifact(artifact_id)
-        if not artifact.erasure_pending:
+        if not (artifact.erasure_pending and artifact.has_outcome):
             return False
         assert artifact.erasure is not None
         self._erase_now(artifact_id, by=artifact.erasure["by"], reason=artifact.erasure["reason"])
         return True
 
-    def _erase_now(self, artifact_id: UUID, *, by: str, reason: str) -> None:
+    def _erase_now(self, artifact_id: UUID, *, by: str, reason: str, log_it: bool = True) -> None:
         # The event first: from then on nothing reads or writes the artifact (the domain
         # refuses), so no new blob can appear behind the deletions. Then the blobs, then
         # the key. Each step is repeated by a second erasure, should one be interrupted.
@@ -80,7 +84,8 @@ class Eraser:
         for location in self._artifacts.blob_locations(artifact_id):
             self._blob_store.delete(location)
         self._keys.destroy_key(artifact_id)
-        log.info("artifact_erased", artifact_id=str(artifact_id), reason=reason)
+        if log_it:
+            log.info("artifact_erased", artifact_id=str(artifact_id), reason=reason)
 
 
 def is_owner(artifact: Artifact, tenant: str) -> bool:

@@ -7,12 +7,13 @@ sets ``temporal_address``. Every process of the service reads this one class.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from application.processing import SUPPORTED_TYPES
+from domain.artifact import DEFAULT_TENANT, TENANT
 from infrastructure import secret_files
 
 if TYPE_CHECKING:
@@ -22,6 +23,47 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Named once here; the worker polls it and the orchestrator starts workflows on it.
 DEFAULT_TASK_QUEUE = "artifact_processing"
+
+
+class TenantKey(NamedTuple):
+    """An API key and the tenant whose artifacts it reaches."""
+
+    tenant: str
+    key: str
+
+
+def tenant_keys(entries: str) -> list[TenantKey]:
+    """The keys of API_KEYS or ADMIN_API_KEYS: comma-separated ``tenant:KEY`` entries, a
+    bare ``KEY`` belonging to the tenant ``default``; blanks ignored.
+
+    Raises ``ValueError`` naming the entry's position (never the key) for a tenant name
+    that is not one (``domain.artifact.TENANT``), or an empty key.
+    """
+    keys: list[TenantKey] = []
+    for position, entry in enumerate((e.strip() for e in entries.split(",")), start=1):
+        if not entry:
+            continue
+        tenant, colon, key = entry.partition(":")
+        if not colon:
+            tenant, key = DEFAULT_TENANT, entry
+        if not TENANT.fullmatch(tenant) or not key.strip():
+            raise ValueError(
+                f"entry {position} is not 'tenant:KEY' or a bare KEY: a tenant name is 1 to 63 "
+                "of a-z, 0-9, '_' and '-' (starting with a letter or digit), and the key "
+                "follows the first ':'"
+            )
+        keys.append(TenantKey(tenant, key.strip()))
+    return keys
+
+
+def check_keys(api_keys: list[TenantKey], admin_keys: list[TenantKey]) -> None:
+    """Refuses (``ValueError``) a key given to two tenants: which would it reach?"""
+    tenants: dict[str, str] = {}
+    for entry in [*api_keys, *admin_keys]:
+        if tenants.setdefault(entry.key, entry.tenant) != entry.tenant:
+            raise ValueError(
+                f"a key of tenant {entry.tenant!r} is also given to tenant {tenants[entry.key]!r}"
+            )
 
 
 # The URI schemes kurrentdbclient accepts (esdb is EventStoreDB's, kurrentdb its new name's).
@@ -108,18 +150,26 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Comma-separated API keys, sent as "Authorization: Bearer KEY". Unset: anonymous access,
+    # Comma-separated API keys, sent as "Authorization: Bearer KEY", each naming its tenant
+    # ("alpha:KEY1,beta:KEY2"; a bare KEY belongs to the tenant "default"): a key reaches
+    # its tenant's artifacts only. Unset: anonymous access, as the one tenant "default",
     # which the API allows only on a loopback API_HOST unless ALLOW_ANONYMOUS=true.
     api_keys: SecretStr = SecretStr("")
-    # Comma-separated admin keys: they admit to every route, and they alone to the admin
-    # routes (GET /dead-letters, retrying one). With neither API_KEYS nor these set, the
-    # admin routes are as open as the rest (anonymous loopback development).
+    # Comma-separated admin keys, named the same way: they reach every tenant's artifacts
+    # (what they upload is their own tenant's), and they alone the admin routes (GET
+    # /dead-letters, retrying one). With neither API_KEYS nor these set, the admin routes
+    # are as open as the rest (anonymous loopback development).
     admin_api_keys: SecretStr = SecretStr("")
     allow_anonymous: bool = False
     # An upload with the same bytes (sha256) as an earlier one of the same client gets that
     # artifact back instead of a new one (when it sends no Idempotency-Key).
     dedupe_by_sha256: bool = False
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # Per-tenant limits, 0 = off. Uploads a tenant may start per minute, counted by each API
+    # process on its own (429 with Retry-After past it); and the bytes its artifacts may
+    # take in all, as the read model counts them (403 storage_quota_exceeded).
+    tenant_uploads_per_minute: int = Field(default=0, ge=0)
+    tenant_storage_bytes: int = Field(default=0, ge=0)
 
     # How many workflow starts the pipeline worker keeps in flight at once; positions are
     # still recorded strictly in event order.
@@ -195,6 +245,14 @@ class Settings(BaseSettings):
     # Artifacts one reconciling activity looks at (one page of the read model).
     reconcile_batch_size: int = Field(default=100, ge=1, le=1000)
 
+    # Retention: artifacts older than this many days are erased (ArtifactErased, reason
+    # "retention") by a Temporal Schedule every RETENTION_SWEEP_SECONDS; 0 keeps them for
+    # ever. Fractions are allowed (the fault suite uses seconds' worth).
+    retention_days: float = Field(default=0, ge=0)
+    retention_sweep_seconds: float = Field(default=3600, gt=0)
+    # Artifacts one retention activity erases at most (one page of the read model).
+    retention_batch_size: int = Field(default=100, ge=1, le=1000)
+
     # Object storage: where uploads and extracted text are kept. "local": a directory under
     # DATA_DIR, which every process must see (one host, or a shared volume); "s3": a bucket
     # of any S3-compatible store, which lets the API and the workers live on separate hosts.
@@ -265,6 +323,18 @@ class Settings(BaseSettings):
                     f"KURRENTDB_URI must start with one of "
                     f"{', '.join(s + '://' for s in sorted(_KURRENTDB_SCHEMES))}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_api_keys(self) -> Self:
+        # Refused at start, naming the setting: a typo in a tenant name would otherwise
+        # put a client's uploads in a tenant nobody reads.
+        for name, value in (("API_KEYS", self.api_keys), ("ADMIN_API_KEYS", self.admin_api_keys)):
+            try:
+                tenant_keys(value.get_secret_value())
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+        check_keys(self.api_tenant_keys, self.admin_tenant_keys)
         return self
 
     @model_validator(mode="after")
@@ -344,14 +414,24 @@ class Settings(BaseSettings):
         return frozenset(chosen) if chosen else SUPPORTED_TYPES
 
     @property
+    def api_tenant_keys(self) -> list[TenantKey]:
+        """The API keys from API_KEYS with their tenants (``tenant_keys``)."""
+        return tenant_keys(self.api_keys.get_secret_value())
+
+    @property
+    def admin_tenant_keys(self) -> list[TenantKey]:
+        """The admin keys from ADMIN_API_KEYS with their tenants (``tenant_keys``)."""
+        return tenant_keys(self.admin_api_keys.get_secret_value())
+
+    @property
     def api_key_list(self) -> list[str]:
-        """The API keys from API_KEYS: comma-separated, blanks ignored."""
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        """The API keys from API_KEYS, without their tenants: what a client sends."""
+        return [entry.key for entry in self.api_tenant_keys]
 
     @property
     def admin_api_key_list(self) -> list[str]:
-        """The admin keys from ADMIN_API_KEYS: comma-separated, blanks ignored."""
-        return [k.strip() for k in self.admin_api_keys.get_secret_value().split(",") if k.strip()]
+        """The admin keys from ADMIN_API_KEYS, without their tenants."""
+        return [entry.key for entry in self.admin_tenant_keys]
 
     @property
     def s3_key_prefix(self) -> str:

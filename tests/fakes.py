@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import BinaryIO
 
 from application.artifacts import ArtifactsApplication
@@ -20,10 +20,12 @@ from application.ports import (
     BlobEntry,
     BlobNotFound,
     KeyDestroyed,
+    KeyStore,
     StoredBlob,
     SummaryCandidate,
     SummaryUnavailable,
 )
+from infrastructure.eventstore.shredding import new_key, sealing
 
 # eventsourcing's in-memory persistence, under both keys the application reads.
 IN_MEMORY_ENV = {
@@ -32,14 +34,38 @@ IN_MEMORY_ENV = {
 }
 
 
-def in_memory_artifacts() -> ArtifactsApplication:
-    """A real ``ArtifactsApplication`` on eventsourcing's in-memory persistence.
+def in_memory_artifacts(keys: KeyStore | None = None) -> ArtifactsApplication:
+    """A real ``ArtifactsApplication`` on eventsourcing's in-memory persistence, sealing
+    personal fields as every process does, under ``keys`` (by default its own in memory).
 
     The environment is given explicitly, the application-prefixed key too, so that a
     ``PERSISTENCE_MODULE`` (or ``ARTIFACTS_PERSISTENCE_MODULE``) in the developer's
     shell can never point a unit test at a real database.
     """
-    return ArtifactsApplication(env=dict(IN_MEMORY_ENV))
+    return ArtifactsApplication(
+        env=dict(IN_MEMORY_ENV), sealing=sealing(keys if keys is not None else InMemoryKeyStore())
+    )
+
+
+class InMemoryKeyStore:
+    """The artifacts' keys in a dict; a destroyed one leaves ``None`` (a tombstone)."""
+
+    def __init__(self) -> None:
+        self.keys: dict[uuid.UUID, bytes | None] = {}
+
+    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
+        return self.keys.get(artifact_id)
+
+    def create_key(self, artifact_id: uuid.UUID) -> bytes:
+        if artifact_id not in self.keys:
+            self.keys[artifact_id] = new_key()
+        key = self.keys[artifact_id]
+        if key is None:
+            raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
+        return key
+
+    def destroy_key(self, artifact_id: uuid.UUID) -> None:
+        self.keys[artifact_id] = None
 
 
 class FakeBlobWriter:
@@ -152,10 +178,22 @@ class FakeCatalog:
         self.waited: list[tuple[int, float]] = []
 
     def list_artifacts(
-        self, *, status: str | None, mime_type: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        status: str | None,
+        mime_type: str | None,
+        limit: int,
+        cursor: str | None,
+        tenant: str | None,
     ) -> ArtifactPage:
         self.listed.append(
-            {"status": status, "mime_type": mime_type, "limit": limit, "cursor": cursor}
+            {
+                "status": status,
+                "mime_type": mime_type,
+                "limit": limit,
+                "cursor": cursor,
+                "tenant": tenant,
+            }
         )
         try:
             return self.pages[cursor]
@@ -166,23 +204,8 @@ class FakeCatalog:
         self.waited.append((position, timeout))
         return self.caught_up
 
+    def stored_bytes(self, tenant: str) -> int:
+        return 0
 
-class InMemoryKeyStore:
-    """The ``KeyStore`` port as a dict; a destroyed key leaves ``None`` (a tombstone)."""
-
-    def __init__(self) -> None:
-        self.keys: dict[uuid.UUID, bytes | None] = {}
-
-    def key_for(self, artifact_id: uuid.UUID) -> bytes | None:
-        return self.keys.get(artifact_id)
-
-    def create_key(self, artifact_id: uuid.UUID) -> bytes:
-        if artifact_id not in self.keys:
-            self.keys[artifact_id] = os.urandom(32)
-        key = self.keys[artifact_id]
-        if key is None:
-            raise KeyDestroyed(f"the key of artifact {artifact_id} was destroyed")
-        return key
-
-    def destroy_key(self, artifact_id: uuid.UUID) -> None:
-        self.keys[artifact_id] = None
+    def created_before(self, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+        return []

@@ -17,6 +17,7 @@ from infrastructure.api import problems
 from infrastructure.api.dependencies import ApiOptions, ApiServices, TemporalProbe
 from infrastructure.api.observability import ApiMetrics, RequestObservation
 from infrastructure.api.pages import router as pages
+from infrastructure.api.quotas import UploadRate
 from infrastructure.api.routes import artifacts, dead_letters, downloads, health, structure
 
 __all__ = ["ApiOptions", "ApiServices", "TemporalProbe", "create_app"]
@@ -35,6 +36,7 @@ def create_app(services: ApiServices, *, lifespan: Lifespan | None = None) -> Fa
     # Read by the routes' dependencies (dependencies.py), never changed after this.
     app.state.services = services
     app.state.metrics = ApiMetrics()
+    app.state.upload_rate = UploadRate(services.options.tenant_uploads_per_minute)
     app.add_middleware(RequestObservation, metrics=app.state.metrics)
     # The web page is open like /health: a browser loading a page sends no key; the page's
     # own API calls carry it.

@@ -9,19 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog
+from application.erasure import Eraser
 from application.ports import BlobStore
 from infrastructure.api.observability import ApiMetrics
-from infrastructure.api.security import admin_of, principal_of
+from infrastructure.api.security import AdminOnly, Caller, caller_of
+from infrastructure.config import TenantKey, check_keys, tenant_keys
 from infrastructure.eventstore.dead_letters import DeadLetters
 
 # Answers "is Temporal reachable?" by returning; raises when it is not.
 TemporalProbe = Callable[[], Awaitable[None]]
+
+
+class ErasureUnavailable(Exception):  # noqa: N818 - a domain word
+    """The API runs without an ``Eraser``, so it cannot delete artifacts."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,35 @@ class ApiOptions:
     read_model_wait_seconds: float = 1.0
     temporal_ui_url: str = "http://127.0.0.1:8233"
     temporal_namespace: str = "default"
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str | TenantKey, ...] = ()
+    """Each a ``TenantKey``, or an entry as API_KEYS writes one (``alpha:KEY``, bare ``KEY``)."""
     dedupe_by_sha256: bool = False
-    admin_keys: tuple[str, ...] = ()
-    """Admit everywhere, and alone to the admin routes."""
+    admin_keys: tuple[str | TenantKey, ...] = ()
+    """Reach every tenant's artifacts, and alone the admin routes; written the same way."""
+    tenant_uploads_per_minute: int = 0
+    """Per tenant and API process (quotas.py); 0: no limit."""
+    tenant_storage_bytes: int = 0
+    """The bytes a tenant's artifacts may take in all (quotas.py); 0: no limit."""
+
+    def __post_init__(self) -> None:
+        # Refused when the app is built, as Settings refuses them at start.
+        check_keys(self.api_tenant_keys, self.admin_tenant_keys)
+
+    @cached_property
+    def api_tenant_keys(self) -> list[TenantKey]:
+        return _keys(self.api_keys)
+
+    @cached_property
+    def admin_tenant_keys(self) -> list[TenantKey]:
+        return _keys(self.admin_keys)
+
+
+def _keys(entries: tuple[str | TenantKey, ...]) -> list[TenantKey]:
+    return [
+        key
+        for entry in entries
+        for key in ([entry] if isinstance(entry, TenantKey) else tenant_keys(entry))
+    ]
 
 
 @dataclass(frozen=True)
@@ -49,6 +81,8 @@ class ApiServices:
     artifacts: ArtifactsApplication
     blob_store: BlobStore
     options: ApiOptions
+    eraser: Eraser | None = None
+    """Erases artifacts (DELETE); without one, DELETE answers 503."""
     catalog: ArtifactCatalog | None = None
     temporal_probe: TemporalProbe | None = None
     dead_letters: DeadLetters = field(default_factory=lambda: DeadLetters({}))
@@ -84,12 +118,20 @@ def _metrics(request: Request) -> ApiMetrics:
     return metrics
 
 
-def _principal(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> str:
-    return principal_of(request, [*options.api_keys, *options.admin_keys])
+def _caller(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> Caller:
+    return caller_of(request, options.api_tenant_keys, options.admin_tenant_keys)
 
 
-def _admin(request: Request, options: Annotated[ApiOptions, Depends(_options)]) -> str:
-    return admin_of(request, options.api_keys, options.admin_keys)
+def _admin(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    if not caller.admin:
+        raise AdminOnly("this route needs an admin key (ADMIN_API_KEYS)")
+    return caller
+
+
+def _eraser(services: Services) -> Eraser:
+    if services.eraser is None:
+        raise ErasureUnavailable("erasure is not configured")
+    return services.eraser
 
 
 def _dead_letters(services: Services) -> DeadLetters:
@@ -105,9 +147,10 @@ Catalog = Annotated[ArtifactCatalog | None, Depends(_catalog)]
 Metrics = Annotated[ApiMetrics, Depends(_metrics)]
 # The caller, admitted by its API key (``Unauthorized`` otherwise). Routers behind the key
 # list ``authenticated`` as a dependency; FastAPI runs it once per request, so a route that
-# also names ``Principal`` gets the same answer.
-Principal = Annotated[str, Depends(_principal)]
-authenticated = Depends(_principal)
+# also names ``CallerDep`` gets the same answer.
+CallerDep = Annotated[Caller, Depends(_caller)]
+authenticated = Depends(_caller)
 # The admin routes' router lists ``admin`` instead: 401 without a key, 403 with a non-admin.
 admin = Depends(_admin)
 DeadLetterBoard = Annotated[DeadLetters, Depends(_dead_letters)]
+Erasers = Annotated[Eraser, Depends(_eraser)]

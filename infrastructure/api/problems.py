@@ -32,7 +32,14 @@ from starlette.routing import Match
 
 from application.artifacts import ArtifactNotFound
 from application.catalog import InvalidCursor
-from domain.errors import ArtifactError, CancellationNotAllowed, ReprocessingNotAllowed
+from domain.errors import (
+    AlreadyErased,
+    ArtifactError,
+    CancellationNotAllowed,
+    ReprocessingNotAllowed,
+)
+from infrastructure.api.dependencies import ErasureUnavailable
+from infrastructure.api.quotas import RateLimited, StorageQuotaExceeded
 from infrastructure.api.results import ResultUnavailable
 from infrastructure.api.security import AdminOnly, Unauthorized
 from infrastructure.api.uploads import (
@@ -78,6 +85,8 @@ class Kind:
 # answered as its nearest ancestor in the table.
 PROBLEMS: dict[type[Exception], Kind] = {
     ArtifactNotFound: Kind(404, "artifact_not_found", "Artifact not found"),
+    # Only ever to the owner (or an admin): anyone else gets the 404 of an unknown id.
+    AlreadyErased: Kind(410, "artifact_erased", "Artifact erased"),
     NoExtractedText: Kind(404, "no_text", "No extracted text"),
     ResultUnavailable: Kind(404, "result_unavailable", "Result not available"),
     ReprocessingNotAllowed: Kind(409, "reprocessing_not_allowed", "Reprocessing not allowed"),
@@ -91,6 +100,10 @@ PROBLEMS: dict[type[Exception], Kind] = {
     NotMultipart: Kind(415, "unsupported_media_type", "Unsupported media type"),
     RequestValidationError: Kind(422, "invalid_request", "Invalid request"),
     ReadModelUnavailable: Kind(503, "read_model_unavailable", "Read model unavailable"),
+    ErasureUnavailable: Kind(503, "erasure_unavailable", "Erasure unavailable"),
+    # The per-tenant limits (quotas.py); a RateLimited carries its own Retry-After.
+    RateLimited: Kind(429, "rate_limited", "Too many uploads"),
+    StorageQuotaExceeded: Kind(403, "storage_quota_exceeded", "Storage quota exceeded"),
     # The admin routes (routes/dead_letters.py).
     AdminOnly: Kind(403, "admin_only", "Admin only"),
     DeadLetterNotFound: Kind(404, "dead_letter_not_found", "Dead letter not found"),
@@ -120,7 +133,9 @@ def kind_of(err: Exception) -> Kind:
 
 async def _known(_: Request, err: Exception) -> Response:
     kind = kind_of(err)
-    return problem_response(kind.status, kind.error, kind.title, _detail(err), **dict(kind.headers))
+    # An error may name headers of its own answer (RateLimited: when to retry).
+    headers = {**dict(kind.headers), **getattr(err, "headers", {})}
+    return problem_response(kind.status, kind.error, kind.title, _detail(err), **headers)
 
 
 def _detail(err: Exception) -> str:

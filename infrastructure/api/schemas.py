@@ -71,11 +71,13 @@ class ArtifactLinks(BaseModel):
     pages: str | None
     reprocess: str
     cancel: str
+    delete: str
     temporal: str
 
 
 class ArtifactView(BaseModel):
     id: UUID
+    tenant: str
     filename: str
     content_type: str
     size: int
@@ -123,6 +125,7 @@ class ArtifactView(BaseModel):
         )
         return cls(
             id=artifact.id,
+            tenant=artifact.tenant,
             filename=artifact.filename,
             content_type=artifact.content_type,
             size=artifact.size,
@@ -176,6 +179,7 @@ class PageList(RootModel[list[PageFacts]]):
 
 class ArtifactListItem(BaseModel):
     id: UUID
+    tenant: str
     filename: str
     status: str
     mime_type: str | None
@@ -202,6 +206,15 @@ class ReprocessingAccepted(BaseModel):
     run: int
     status: str
     workflow_id: str
+    links: Links
+
+
+class ErasureAccepted(BaseModel):
+    """An erasure begun: the run in flight is being cancelled; once it has stopped, the
+    artifact is erased (and answers 410)."""
+
+    id: UUID
+    status: Literal["erasing"] = "erasing"
     links: Links
 
 

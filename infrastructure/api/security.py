@@ -1,7 +1,8 @@
 """Who may call the API: bearer API keys, and the rule for running without any.
 
-Keys come from ``API_KEYS``; admin keys (``ADMIN_API_KEYS``) admit everywhere too, and
-they alone to the admin routes (``admin_of``). Every key is compared with
+Keys come from ``API_KEYS``, each naming its tenant (``alpha:KEY``); admin keys
+(``ADMIN_API_KEYS``) reach every tenant's artifacts, and they alone the admin routes. A
+request's ``Caller`` says which (``caller_of``). Every key is compared with
 ``hmac.compare_digest`` (all of them, whichever matches), so the time a check takes says
 nothing about how close a guess was. Without keys the API is anonymous, which it only
 allows on a loopback address unless ``ALLOW_ANONYMOUS=true`` says a proxy in front of it
@@ -14,9 +15,16 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
 
 import structlog
 from fastapi import Request
+
+from application.artifacts import ArtifactNotFound, ArtifactsApplication
+from domain.artifact import DEFAULT_TENANT, Artifact
+from domain.errors import AlreadyErased
+from infrastructure.config import TenantKey
 
 log = structlog.get_logger(__name__)
 
@@ -35,38 +43,74 @@ class AnonymousAccessRefused(RuntimeError):  # noqa: N818 - a domain word
     """The API would serve anonymously on an address others can reach."""
 
 
-def principal_of(request: Request, api_keys: Sequence[str]) -> str:
-    """The caller of ``request``, admitted by one of ``api_keys``; ``Unauthorized`` otherwise.
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the tenant whose artifacts it reaches, whether it is an admin (who
+    reaches every tenant's, and the admin routes), and a principal naming it in records.
 
     The principal is a digest of the caller's key (never the key itself), or ``anonymous``
-    when no keys are configured, so that what a caller names (such as an idempotency key)
-    is scoped to that caller.
+    when no keys are configured: anonymous development is the one tenant ``default``, with
+    the admin routes open as they always were there.
     """
-    if not api_keys:
-        return ANONYMOUS
+
+    tenant: str
+    admin: bool
+    principal: str
+
+
+ANONYMOUS_CALLER = Caller(tenant=DEFAULT_TENANT, admin=True, principal=ANONYMOUS)
+
+
+def caller_of(
+    request: Request, api_keys: Sequence[TenantKey], admin_keys: Sequence[TenantKey]
+) -> Caller:
+    """The caller of ``request``, admitted by one of the keys; ``Unauthorized`` otherwise."""
+    if not api_keys and not admin_keys:
+        return ANONYMOUS_CALLER
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer KEY'")
     candidate = presented.strip().encode()
+    entries = [(entry, False) for entry in api_keys] + [(entry, True) for entry in admin_keys]
     # Every key is compared, none skipped after a match: constant time over the set.
-    matches = [hmac.compare_digest(candidate, key.encode()) for key in api_keys]
+    matches = [hmac.compare_digest(candidate, entry.key.encode()) for entry, _ in entries]
     if not any(matches):
         raise Unauthorized("the API key is not valid")
-    return "key-" + hashlib.sha256(candidate).hexdigest()[:16]
+    matched = [pair for pair, match in zip(entries, matches, strict=True) if match]
+    # A key listed in both settings is an admin key; its tenant is the one its entries
+    # name (``config.check_keys`` refuses a key given to two).
+    tenant = matched[0][0].tenant
+    return Caller(
+        tenant=tenant,
+        admin=any(admin for _, admin in matched),
+        principal="key-" + hashlib.sha256(candidate).hexdigest()[:16],
+    )
 
 
-def admin_of(request: Request, api_keys: Sequence[str], admin_keys: Sequence[str]) -> str:
-    """The caller of an admin route: ``Unauthorized`` without a valid key, ``AdminOnly``
-    with a key that is not an admin key; anonymous only when no keys at all are configured.
+def owned_artifact(
+    artifacts: ArtifactsApplication, artifact_id: UUID, caller: Caller, *, erased: bool = False
+) -> Artifact:
+    """The artifact, if ``caller`` may reach it: its tenant's, or any for an admin.
+
+    Another tenant's artifact raises the very ``ArtifactNotFound`` an unknown id does (same
+    message, same 404, and the same work done: the aggregate is loaded either way), so no
+    answer tells a caller that an id exists elsewhere. An erased one raises
+    ``AlreadyErased`` (410) to whoever may reach it, unless ``erased`` admits it (DELETE:
+    a second delete is a no-op).
     """
-    principal = principal_of(request, [*api_keys, *admin_keys])
-    if principal == ANONYMOUS:
-        return principal
-    presented = request.headers.get("authorization", "").partition(" ")[2].strip().encode()
-    matches = [hmac.compare_digest(presented, key.encode()) for key in admin_keys]
-    if not any(matches):
-        raise AdminOnly("this route needs an admin key (ADMIN_API_KEYS)")
-    return principal
+    try:
+        artifact = artifacts.get_artifact(artifact_id)
+    except ArtifactNotFound:
+        raise ArtifactNotFound(_not_found(artifact_id)) from None
+    if artifact.tenant != caller.tenant and not caller.admin:
+        raise ArtifactNotFound(_not_found(artifact_id))
+    if artifact.erased and not erased:
+        raise AlreadyErased(f"artifact {artifact_id} was erased")
+    return artifact
+
+
+def _not_found(artifact_id: UUID) -> str:
+    return f"no artifact with id {artifact_id}"
 
 
 def is_loopback(host: str) -> bool:

@@ -133,10 +133,12 @@ class _FormReader:
         self.ended = True
 
 
-def idempotency_key_of(request: Request, principal: str) -> str | None:
-    """The request's ``Idempotency-Key``, scoped to the caller; None without one.
+def idempotency_key_of(request: Request, tenant: str) -> str | None:
+    """The request's ``Idempotency-Key``, scoped to the caller's tenant; None without one.
 
-    Scoped, so that two clients choosing the same key never share an artifact.
+    Scoped, so that two tenants choosing the same key never share an artifact (the clients
+    of one tenant do: a retry may come with another of its keys). A newline separates the
+    parts: no tenant name can contain one.
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
@@ -145,16 +147,16 @@ def idempotency_key_of(request: Request, principal: str) -> str | None:
         raise InvalidIdempotencyKey(
             f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
         )
-    return f"{principal}\n{key}"
+    return f"{tenant}\n{key}"
 
 
-def content_key(principal: str, sha256: str) -> str:
-    """The idempotency key of an upload's content (DEDUPE_BY_SHA256), scoped to the caller.
+def content_key(tenant: str, sha256: str) -> str:
+    """The idempotency key of an upload's content (DEDUPE_BY_SHA256), scoped to the tenant.
 
-    Scoped, so that no client learns whether another uploaded a given file. NUL separates
+    Scoped, so that no tenant learns whether another uploaded a given file. NUL separates
     the parts: no Idempotency-Key can contain one, so the two kinds of key never collide.
     """
-    return f"{principal}\x00sha256\x00{sha256}"
+    return f"{tenant}\x00sha256\x00{sha256}"
 
 
 def multipart_boundary(request: Request) -> bytes:

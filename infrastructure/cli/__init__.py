@@ -48,12 +48,13 @@ environment:
 exit codes:
   0  done: every artifact processed (or uploaded, without --wait; found, for show/list
      and the results)
-  1  some artifact failed, an upload, reprocessing or cancel was refused, or --wait
-     timed out (cancel --wait: 0 once the run is cancelled)
+  1  some artifact failed, an upload, reprocessing, cancel or delete was refused, or
+     --wait timed out (cancel --wait: 0 once the run is cancelled; delete --wait: 0 once
+     every artifact is gone)
   2  usage error (bad arguments, a file that cannot be read)
   3  the server could not be reached, failed (5xx) or refused the API key (401/403)
-  4  no such artifact (or dead letter), or it has no such result (yet): the message
-     says why
+  4  no such artifact (or dead letter; or it was erased), or it has no such result
+     (yet): the message says why (delete: some id was not found)
 """
 
 
@@ -163,6 +164,16 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("id", metavar="ID")
     waiting(cancel)
     as_json(cancel)
+
+    delete = command(
+        "delete",
+        _delete,
+        "erase artifacts for good: their files, results and personal data (a run in "
+        "flight is cancelled first)",
+    )
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    waiting(delete)
+    as_json(delete)
 
     # Admin: needs an admin key (ADMIN_API_KEYS) unless the API runs without any keys.
     dead = command(
@@ -302,6 +313,28 @@ def _cancel(client: ArtifactsClient, args: argparse.Namespace) -> int:
     return OK if ok else FAILED
 
 
+def _delete(client: ArtifactsClient, args: argparse.Namespace) -> int:
+    results: list[View] = []
+    for artifact_id in args.ids:
+        try:
+            results.append({"id": artifact_id, "status": client.delete(artifact_id)})
+        except NotFound:
+            results.append({"id": artifact_id, "status": "not found"})
+        except Refused as err:
+            _error(f"{artifact_id}: {err}")
+            results.append({"id": artifact_id, "status": "refused"})
+    erasing = [result for result in results if result["status"] == "erasing"]
+    if args.wait and erasing:
+        gone = _wait_gone(client, [result["id"] for result in erasing], args.timeout)
+        for result in erasing:
+            result["status"] = "deleted" if result["id"] in gone else "erasing"
+    print_items(results, args.json, lambda result: f"{result['id']}\t{result['status']}")
+    statuses = {result["status"] for result in results}
+    if "refused" in statuses or (args.wait and "erasing" in statuses):
+        return FAILED
+    return NOT_FOUND if "not found" in statuses else OK
+
+
 def _dead_letters(client: ArtifactsClient, args: argparse.Namespace) -> int:
     print_items(client.dead_letters(consumer=args.consumer), args.json, dead_letter_line)
     return OK
@@ -344,6 +377,28 @@ def _wait(client: ArtifactsClient, runs: list[tuple[str, int]], timeout: float) 
     for artifact_id in pending:
         _error(f"{artifact_id}: still {views[artifact_id]['status']} after {timeout:.0f} s")
     return views
+
+
+def _wait_gone(client: ArtifactsClient, ids: list[str], timeout: float) -> set[str]:
+    """Polls each artifact being erased until it no longer answers; returns those gone."""
+    line = ProgressLine(sys.stderr)
+    pending, gone = list(ids), set[str]()
+    started = time.monotonic()
+    while True:
+        for artifact_id in list(pending):
+            if client.gone(artifact_id):
+                gone.add(artifact_id)
+                pending.remove(artifact_id)
+        elapsed = time.monotonic() - started
+        label = f"erasing {len(gone)}/{len(ids)} done, {elapsed:.0f} s"
+        if not pending or elapsed > timeout:
+            line.done(label)
+            break
+        line.draw(label, force=True)
+        time.sleep(POLL_SECONDS)
+    for artifact_id in pending:
+        _error(f"{artifact_id}: still erasing after {timeout:.0f} s")
+    return gone
 
 
 def _outcome(results: list[View], waited: bool) -> int:

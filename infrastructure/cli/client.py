@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import mimetypes
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ import httpx
 CHUNK = 256 * 1024
 # The list route's largest page; longer lists are followed page by page.
 MAX_PAGE = 200
+# Pauses before an upload's retries (a lost connection, 502, 503, 504); then it gives up.
+RETRY_DELAYS = (0.5, 2.0)
+# Statuses a proxy or a server answers while it is unavailable for a moment.
+_UNAVAILABLE = (502, 503, 504)
 
 View = dict[str, Any]
 OnProgress = Callable[[int], None]
@@ -27,8 +32,13 @@ class Unreachable(Exception):  # noqa: N818 - the CLI's word for exit code 3
     """The server could not be reached, failed (5xx) or refused the credentials."""
 
 
+class Interrupted(Unreachable):
+    """The request may have gone unanswered: the connection failed, or the server (or a
+    proxy before it) was unavailable for a moment. Safe to retry only when idempotent."""
+
+
 class NotFound(Exception):  # noqa: N818 - the CLI's word for exit code 4
-    """There is no such artifact."""
+    """There is no such artifact (or it was erased: the message says so)."""
 
 
 class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
@@ -37,7 +47,7 @@ class Refused(Exception):  # noqa: N818 - the CLI's word for exit code 1
 
 class ArtifactsClient:
     """``POST /artifacts``, ``GET /artifacts[/{id}]`` and the artifact's results,
-    reprocessing and cancelling, over one connection pool.
+    reprocessing, cancelling and deleting, over one connection pool.
 
     ``api_key``, when given, is sent as a Bearer token on every request.
     """
@@ -62,14 +72,47 @@ class ArtifactsClient:
         self._http.close()
 
     def upload(self, path: Path, on_progress: OnProgress | None = None) -> View:
-        """Streams the file at ``path``; ``on_progress`` hears the bytes sent so far."""
-        body, content_type, length = _multipart(path, on_progress or (lambda _: None))
-        return self._call(
-            "POST",
-            "/artifacts",
-            content=body,
-            headers={"Content-Type": content_type, "Content-Length": str(length)},
-        )
+        """Streams the file at ``path``; ``on_progress`` hears the bytes sent so far.
+
+        Sent with an ``Idempotency-Key`` of its own, which the upload's retries reuse: a
+        retry after an answer was lost gets the artifact the first attempt created, never a
+        second one.
+        """
+        key = str(uuid.uuid4())
+        delays = iter(RETRY_DELAYS)
+        while True:
+            body, content_type, length = _multipart(path, on_progress or (lambda _: None))
+            headers = {
+                "Content-Type": content_type,
+                "Content-Length": str(length),
+                "Idempotency-Key": key,
+            }
+            try:
+                return self._call("POST", "/artifacts", content=body, headers=headers)
+            except Interrupted:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def delete(self, artifact_id: str) -> str:
+        """Erases the artifact for good: ``deleted`` (now, or it already was), or
+        ``erasing`` (its run in flight is being cancelled first, then it is erased);
+        ``NotFound`` for an unknown id."""
+        response = self._send("DELETE", f"/artifacts/{_id(artifact_id)}")
+        # 410: erased before, which is what was asked.
+        if not response.is_success and response.status_code != 410:
+            _raise_for(response)
+        return "erasing" if response.status_code == 202 else "deleted"
+
+    def gone(self, artifact_id: str) -> bool:
+        """True once the artifact no longer answers (erased, or never there)."""
+        response = self._send("GET", f"/artifacts/{_id(artifact_id)}")
+        if response.status_code in (404, 410):
+            return True
+        if not response.is_success:
+            _raise_for(response)
+        return False
 
     def get(self, artifact_id: str) -> View:
         return self._call("GET", f"/artifacts/{_id(artifact_id)}")
@@ -127,27 +170,35 @@ class ArtifactsClient:
                 for piece in response.iter_bytes(CHUNK):
                     sink.write(piece)
         except httpx.TransportError as err:
-            raise Unreachable(f"cannot reach {self._http.base_url}: {err}") from err
+            raise Interrupted(f"cannot reach {self._http.base_url}: {err}") from err
 
     def _call(self, method: str, url: str, **kwargs: Any) -> View:
         body: View = self._answer(method, url, **kwargs).json()
         return body
 
     def _answer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, url, **kwargs)
-        except httpx.TransportError as err:
-            raise Unreachable(f"cannot reach {self._http.base_url}: {err}") from err
+        response = self._send(method, url, **kwargs)
         if not response.is_success:
             _raise_for(response)
         return response
 
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.TransportError as err:
+            raise Interrupted(f"cannot reach {self._http.base_url}: {err}") from err
+
 
 def _raise_for(response: httpx.Response) -> NoReturn:
     detail = _detail(response)
-    if response.status_code == 404:
+    if response.status_code in (404, 410):
         raise NotFound(detail)
-    if response.status_code in (401, 403) or response.status_code >= 500:
+    if response.status_code in _UNAVAILABLE:
+        raise Interrupted(f"{response.status_code} from the server: {detail}")
+    # A 403 is about the credentials, except the tenant's storage quota: that upload alone
+    # is refused, and the others go on.
+    quota = response.status_code == 403 and "storage_quota_exceeded" in detail
+    if (response.status_code in (401, 403) and not quota) or response.status_code >= 500:
         raise Unreachable(f"{response.status_code} from the server: {detail}")
     raise Refused(detail)
 

@@ -27,12 +27,19 @@ from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog
-from application.ports import BlobStore, Summarizer, WorkflowOrchestrator
+from application.erasure import Eraser
+from application.ports import BlobStore, KeyStore, Summarizer, WorkflowOrchestrator
 from infrastructure.blobstore import LocalBlobStore
 from infrastructure.config import Settings
-from infrastructure.eventstore import application_env, created_alongside_others, tracking_recorder
+from infrastructure.eventstore import (
+    application_env,
+    created_alongside_others,
+    key_store,
+    tracking_recorder,
+)
 from infrastructure.eventstore.consumer import ConsumerProcess
 from infrastructure.eventstore.dead_letters import DeadLetters, DeadLetterStore
+from infrastructure.eventstore.shredding import sealing
 from infrastructure.healthcheck import heartbeat_path
 from infrastructure.pipeline_worker import PipelineWorker
 from infrastructure.read_model import ArtifactListView, artifact_catalog
@@ -50,17 +57,30 @@ if TYPE_CHECKING:
     from infrastructure.temporal.activities import ArtifactActivities
 
 
-def build_container(settings: Settings | None = None) -> Container:
-    """What every process shares: its settings and its one ``ArtifactsApplication``."""
+def build_container(
+    settings: Settings | None = None, *, artifacts: ArtifactsApplication | None = None
+) -> Container:
+    """What every process shares: its settings, its one ``ArtifactsApplication`` (sealing
+    the personal fields of the events under each artifact's key), the key store and the
+    ``Eraser``."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     container = Container()
     container[Settings] = settings
-    container[ArtifactsApplication] = Singleton(
-        lambda: created_alongside_others(
-            lambda: ArtifactsApplication(env=application_env(settings))
+    container[KeyStore] = Singleton(lambda: key_store(settings))
+    # lagom refuses a second definition of a key: a given application is the first.
+    if artifacts is not None:
+        container[ArtifactsApplication] = artifacts
+    else:
+        container[ArtifactsApplication] = Singleton(
+            lambda c: created_alongside_others(
+                lambda: ArtifactsApplication(
+                    env=application_env(settings), sealing=sealing(c[KeyStore])
+                )
+            )
         )
-    )
+    # Each process that erases puts in its blob store.
+    container[Eraser] = lambda c: Eraser(c[ArtifactsApplication], c[BlobStore], c[KeyStore])
     return container
 
 
@@ -74,10 +94,8 @@ def pipeline_worker(
 
     Without ``orchestrator`` it starts workflows on Temporal, connecting first.
     """
-    container = build_container(settings)
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
-    if artifacts is not None:
-        container[ArtifactsApplication] = artifacts
     container[TrackingRecorder] = Singleton(
         lambda: tracking_recorder(settings, PipelineWorker.name)
     )
@@ -118,10 +136,8 @@ def read_worker(
     settings: Settings | None = None, *, artifacts: ArtifactsApplication | None = None
 ) -> Process:
     """The read worker: keeps the read model (the artifact list) up to date."""
-    container = build_container(settings)
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
-    if artifacts is not None:
-        container[ArtifactsApplication] = artifacts
     container[ArtifactListView] = Singleton(lambda: artifact_catalog(settings))
     container[ConsumerProcess] = lambda c: ConsumerProcess(
         ReadWorker(
@@ -158,15 +174,21 @@ def temporal_worker(
     from infrastructure.temporal.activities import ArtifactActivities
     from infrastructure.temporal.orchestrator import TemporalWorkflowOrchestrator
     from infrastructure.temporal.reconciliation import ArtifactReconciler
-    from infrastructure.temporal.worker import Reconciliation, TemporalWorker
+    from infrastructure.temporal.retention import ArtifactRetention
+    from infrastructure.temporal.worker import Reconciliation, Retention, TemporalWorker
 
     container = build_container(settings)
     settings = container[Settings]
     container[BlobStore] = blob_store or default_blob_store(settings)
     container[Summarizer] = summarizer or Singleton(lambda: default_summarizer(settings))
     activities = activities_class or ArtifactActivities
+    # The activities that end a run complete an erasure that waited for it (the Eraser).
     container[ArtifactActivities] = lambda c: activities(
-        c[ArtifactsApplication], c[BlobStore], c[Summarizer], processing_options(settings)
+        c[ArtifactsApplication],
+        c[BlobStore],
+        c[Summarizer],
+        processing_options(settings),
+        eraser=c[Eraser],
     )
 
     def connected(client: Client) -> Process:
@@ -180,6 +202,7 @@ def temporal_worker(
         activity_threads=settings.activity_threads,
         shutdown_grace=timedelta(seconds=settings.shutdown_grace_seconds),
         reconciliation=c[Reconciliation],
+        retention=c[Retention],
         interceptors=interceptors,
     )
     # The reconciler's candidates come from the read model; its decisions from the event
@@ -198,6 +221,14 @@ def temporal_worker(
         ),
         interval=timedelta(seconds=settings.reconcile_interval_seconds),
         batch_size=settings.reconcile_batch_size,
+    )
+    # Retention erases through the same path as DELETE; its candidates are the read
+    # model's oldest artifacts.
+    container[Retention] = lambda c: Retention(
+        ArtifactRetention(c[ArtifactCatalog], c[Eraser]),
+        days=settings.retention_days,
+        interval=timedelta(seconds=settings.retention_sweep_seconds),
+        batch_size=settings.retention_batch_size,
     )
     return ConnectingProcess(
         settings,
@@ -327,8 +358,12 @@ def api_app(
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
     dead_letters: DeadLetters | None = None,
+    eraser: Eraser | None = None,
 ) -> FastAPI:
     """The API process: the app uvicorn serves, on the real adapters unless given others.
+
+    ``eraser`` (DELETE) defaults to the container's ``Eraser``, on this app's artifacts and
+    blob store.
 
     Without a ``temporal_probe`` the app connects its Temporal client in its lifespan,
     lazily, so that it serves uploads even while Temporal is down (``/ready`` says so). On
@@ -340,14 +375,17 @@ def api_app(
     from infrastructure.read_model import artifact_catalog
     from infrastructure.temporal.connection import connect
 
-    container = build_container(settings)
+    built_artifacts = artifacts is None
+    container = build_container(settings, artifacts=artifacts)
     settings = container[Settings]
     container[BlobStore] = blob_store or default_blob_store(settings)
     # What this function built, the app closes on shutdown; what it was given, the giver.
     closes: list[Callable[[], None]] = []
-    if artifacts is None:
-        artifacts = container[ArtifactsApplication]
+    artifacts = container[ArtifactsApplication]
+    if built_artifacts:
         closes.append(artifacts.close)
+    if eraser is None:
+        eraser = container[Eraser]
     if catalog is None:
         view = artifact_catalog(settings)
         closes.append(view.close)
@@ -382,10 +420,13 @@ def api_app(
             read_model_wait_seconds=settings.read_model_wait_seconds,
             temporal_ui_url=settings.temporal_ui_url,
             temporal_namespace=settings.temporal_namespace,
-            api_keys=tuple(settings.api_key_list),
+            api_keys=tuple(settings.api_tenant_keys),
             dedupe_by_sha256=settings.dedupe_by_sha256,
-            admin_keys=tuple(settings.admin_api_key_list),
+            admin_keys=tuple(settings.admin_tenant_keys),
+            tenant_uploads_per_minute=settings.tenant_uploads_per_minute,
+            tenant_storage_bytes=settings.tenant_storage_bytes,
         ),
         dead_letters=dead_letters,
+        eraser=eraser,
     )
     return create_app(services, lifespan=lifespan)

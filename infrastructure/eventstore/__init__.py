@@ -10,7 +10,8 @@
 ``TRACKING_STORE`` picks where each consumer of the event stream (the pipeline worker, the
 read worker) records its position: SQLite (a file per consumer under DATA_DIR) or
 PostgreSQL (a ``<consumer>_tracking`` table). KurrentDB has no tracking recorder, so
-with it the positions always live in one of those two.
+with it the positions always live in one of those two. The artifacts' keys
+(crypto-shredding, ``keys.py``) live there too, outside the events.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from application.ports import KeyStore
 from infrastructure.config import Settings
 from infrastructure.eventstore.dead_letters import DeadLetterStore
 
@@ -150,3 +152,27 @@ def tracking_env(settings: Settings, consumer: str) -> Environment:
         case _:
             assert_never(settings.tracking_store)
     return Environment(consumer, env)
+
+
+def key_store(settings: Settings) -> KeyStore:
+    """Where the artifacts' keys are kept (``keys.py``): beside the consumers' positions."""
+    from infrastructure.eventstore.keys import PostgresKeyStore, SQLiteKeyStore
+
+    match settings.tracking_store:
+        case "postgres":
+            from eventsourcing.postgres import PostgresDatastore
+
+            datastore = PostgresDatastore(
+                dbname=settings.postgres_dbname,
+                host=settings.postgres_host,
+                port=settings.postgres_port,
+                user=settings.postgres_user,
+                password=settings.postgres_password.get_secret_value(),
+                schema=settings.postgres_schema,
+            )
+            return created_alongside_others(lambda: PostgresKeyStore(datastore))
+        case "sqlite":
+            path = settings.sqlite_tracking_path("keys")
+            return created_alongside_others(lambda: SQLiteKeyStore(path))
+        case _:
+            assert_never(settings.tracking_store)

@@ -32,6 +32,7 @@ from typing import IO, Any
 from application.processing import FailureReason, UnprocessableContent
 from infrastructure.processing.forkserver import (
     DEFAULT_MODULES,
+    HEAP_SLACK_BYTES,
     INPUT_PATH,
     MIB,
     ChildFailed,
@@ -235,7 +236,12 @@ def _exit_failure(child: ForkedChild, limits: ProcessLimits) -> Exception:
             FailureReason.TIMEOUT, f"parsing used more than {limits.cpu_seconds} s of CPU time"
         )
     grown = ended.peak_bytes - ended.base_bytes
-    if signum == signal.SIGABRT and grown >= _MEMORY_LIMIT_REACHED * limits.memory_bytes:
+    # glibc asks for its heap slack on top of every growth (``HEAP_SLACK_BYTES``), so an
+    # allocation can fail with that much of the limit not yet resident: counted as reached.
+    if (
+        signum == signal.SIGABRT
+        and grown + HEAP_SLACK_BYTES >= _MEMORY_LIMIT_REACHED * limits.memory_bytes
+    ):
         return UnprocessableContent(
             FailureReason.TOO_LARGE,
             f"the parser stopped ({name}) on reaching the memory limit of "

@@ -6,8 +6,9 @@ transaction covers them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore
@@ -15,7 +16,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composable, Identifier, Placeholder
 
 from application.catalog import ArtifactRow
-from domain.artifact import Artifact, ArtifactCreated, ArtifactStatus
+from domain.artifact import Artifact, ArtifactCreated, ArtifactErased, ArtifactStatus
 from infrastructure.eventstore.postgres import PostgresDeadLetterTracking
 from infrastructure.read_model.view import (
     SUMMARY_COLUMNS,
@@ -47,7 +48,15 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
                 "has_summary boolean NOT NULL, "
                 "created_at timestamptz NOT NULL, "
                 "updated_at timestamptz NOT NULL, "
-                "version bigint NOT NULL)"
+                "version bigint NOT NULL, "
+                "tenant text NOT NULL DEFAULT 'default')"
+            ).format(self._table)
+        )
+        # Tables made before tenants: their rows are the default tenant's, as their
+        # events say.
+        self.sql_create_statements.append(
+            SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT 'default'"
             ).format(self._table)
         )
         # Keyset pagination newest first walks one of these in order and stops after a
@@ -56,6 +65,7 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
             ("newest", ""),
             ("status_newest", "status, "),
             ("mime_type_newest", "mime_type, "),
+            ("tenant_newest", "tenant, "),
         ):
             self.sql_create_statements.append(
                 SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}created_at DESC, id DESC)").format(
@@ -64,9 +74,9 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
             )
         self._insert = SQL(
             "INSERT INTO {} (id, filename, status, mime_type, size, page_count, "
-            "failure_reason, has_summary, created_at, updated_at, version) "
+            "failure_reason, has_summary, created_at, updated_at, version, tenant) "
             "VALUES (%(id)s, %(filename)s, %(status)s, NULL, %(size)s, NULL, NULL, false, "
-            "%(at)s, %(at)s, %(version)s) "
+            "%(at)s, %(at)s, %(version)s, %(tenant)s) "
             "ON CONFLICT (id) DO NOTHING"
         ).format(self._table)
 
@@ -82,6 +92,7 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
                     "size": created.size,
                     "at": created.timestamp,
                     "version": created.originator_version,
+                    "tenant": created.tenant,
                 },
             )
             self._mark(curs, tracking)
@@ -112,11 +123,31 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
             self._mark(curs, tracking)
 
     @_reconnecting
+    def _delete_row(self, erased: ArtifactErased, tracking: Tracking) -> None:
+        # PostgreSQL reuses a deleted row's space only after VACUUM, and its WAL and
+        # backups keep it as long as they are kept: the README says what erasure covers.
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL("DELETE FROM {} WHERE id = %(id)s").format(self._table),
+                {"id": erased.originator_id},
+            )
+            self._mark(curs, tracking)
+
+    @_reconnecting
     def _select_rows(
-        self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
+        self,
+        *,
+        tenant: str | None,
+        status: str | None,
+        mime_type: str | None,
+        after: Position | None,
+        limit: int,
     ) -> list[ArtifactRow]:
         conditions: list[Composable] = []
         params: dict[str, object] = {"limit": limit}
+        if tenant is not None:
+            conditions.append(SQL("tenant = %(tenant)s"))
+            params["tenant"] = tenant
         if status is not None:
             conditions.append(SQL("status = %(status)s"))
             params["status"] = status
@@ -135,6 +166,24 @@ class PostgresArtifactList(ArtifactListView, PostgresDeadLetterTracking):
             curs.execute(statement, params)
             return [_summary(row) for row in curs.fetchall()]
 
+    @_reconnecting
+    def _sum_sizes(self, tenant: str) -> int:
+        statement = SQL("SELECT COALESCE(SUM(size), 0) AS total FROM {} WHERE tenant = %(t)s")
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement.format(self._table), {"t": tenant})
+            row = curs.fetchone()
+            return int(row["total"]) if row else 0
+
+    @_reconnecting
+    def _select_created_before(self, cutoff: datetime, limit: int) -> list[UUID]:
+        statement = SQL(
+            "SELECT id FROM {} WHERE created_at < %(cutoff)s "
+            "ORDER BY created_at, id LIMIT %(limit)s"
+        ).format(self._table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, {"cutoff": cutoff, "limit": limit})
+            return [row["id"] for row in curs.fetchall()]
+
 
 def _summary(row: Mapping[str, Any]) -> ArtifactRow:
     return ArtifactRow(
@@ -149,4 +198,5 @@ def _summary(row: Mapping[str, Any]) -> ArtifactRow:
         # The session's time zone is the server's; the catalog speaks UTC.
         created_at=row["created_at"].astimezone(UTC),
         updated_at=row["updated_at"].astimezone(UTC),
+        tenant=row["tenant"],
     )

@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from domain.artifact import (
     ArtifactCreated,
+    ArtifactErased,
     ArtifactProcessed,
     ArtifactProcessingFailed,
     ArtifactStatus,
@@ -47,6 +48,7 @@ class ArtifactListProjection(Projection[ArtifactListView]):
             ArtifactProcessingFailed,
             ProcessingCancelled,
             ReprocessingRequested,
+            ArtifactErased,
         )
     )
 
@@ -98,6 +100,11 @@ class ArtifactListProjection(Projection[ArtifactListView]):
             "has_summary": False,
         }
         self._applied(self.view.update_artifact(event, changes, tracking), tracking)
+
+    @process_event.register(ArtifactErased)
+    def _erased(self, event: ArtifactErased, tracking: Tracking) -> None:
+        # The row goes (its filename is personal data); the event keeps who and when.
+        self._applied(self.view.remove_artifact(event, tracking), tracking)
 
     @staticmethod
     def _applied(applied: bool, tracking: Tracking) -> None:

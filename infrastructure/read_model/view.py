@@ -31,7 +31,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactPage, ArtifactRow, InvalidCursor
-from domain.artifact import Artifact, ArtifactCreated
+from domain.artifact import Artifact, ArtifactCreated, ArtifactErased
 from infrastructure.eventstore.dead_letters import DeadLetterStore
 
 # The application sequence the view follows; its positions are what ``wait_for`` takes.
@@ -41,7 +41,7 @@ CHANGEABLE = frozenset({"status", "mime_type", "page_count", "failure_reason", "
 # Named once: the SELECT list of both backends, in ArtifactRow's order.
 SUMMARY_COLUMNS = (
     "id, filename, status, mime_type, size, page_count, failure_reason, has_summary, "
-    "created_at, updated_at"
+    "created_at, updated_at, tenant"
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,6 +107,10 @@ class ArtifactListView(DeadLetterStore, ABC):
             raise ValueError(f"not columns an event may change: {sorted(unknown)}")
         return self._once(tracking, lambda: self._update_row(event, changes, tracking))
 
+    def remove_artifact(self, erased: ArtifactErased, tracking: Tracking) -> bool:
+        """Removes the row of an erased artifact (nothing if it is gone)."""
+        return self._once(tracking, lambda: self._delete_row(erased, tracking))
+
     def record_position(self, tracking: Tracking) -> bool:
         """Records an event that changes no row, so the position still moves on."""
         return self._once(tracking, lambda: self.advance(tracking))
@@ -131,18 +135,31 @@ class ArtifactListView(DeadLetterStore, ABC):
         mime_type: str | None,
         limit: int,
         cursor: str | None,
+        tenant: str | None,
     ) -> ArtifactPage:
         """See ``application.catalog.ArtifactCatalog.list_artifacts``."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         after = None if cursor is None else decode_cursor(cursor)
         # One more than asked for says whether there is a next page without counting.
-        rows = self._select_rows(status=status, mime_type=mime_type, after=after, limit=limit + 1)
+        rows = self._select_rows(
+            tenant=tenant, status=status, mime_type=mime_type, after=after, limit=limit + 1
+        )
         items = rows[:limit]
         next_cursor = (
             encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
         )
         return ArtifactPage(items=items, next_cursor=next_cursor)
+
+    def stored_bytes(self, tenant: str) -> int:
+        """See ``application.catalog.ArtifactCatalog.stored_bytes``."""
+        return self._sum_sizes(tenant)
+
+    def created_before(self, cutoff: datetime, limit: int) -> list[UUID]:
+        """See ``application.catalog.ArtifactCatalog.created_before``."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._select_created_before(cutoff, limit)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """See ``application.catalog.ArtifactCatalog.wait_for``."""
@@ -171,7 +188,25 @@ class ArtifactListView(DeadLetterStore, ABC):
         ``tracking`` (``_mark``), in one transaction."""
 
     @abstractmethod
+    def _delete_row(self, erased: ArtifactErased, tracking: Tracking) -> None:
+        """Deletes the row, and marks ``tracking`` (``_mark``), in one transaction."""
+
+    @abstractmethod
     def _select_rows(
-        self, *, status: str | None, mime_type: str | None, after: Position | None, limit: int
+        self,
+        *,
+        tenant: str | None,
+        status: str | None,
+        mime_type: str | None,
+        after: Position | None,
+        limit: int,
     ) -> list[ArtifactRow]:
         """Up to ``limit`` rows after ``after`` (created_at, id), newest first."""
+
+    @abstractmethod
+    def _sum_sizes(self, tenant: str) -> int:
+        """The sum of the tenant's rows' sizes (0 without rows)."""
+
+    @abstractmethod
+    def _select_created_before(self, cutoff: datetime, limit: int) -> list[UUID]:
+        """Up to ``limit`` ids of rows created before ``cutoff``, oldest first."""

@@ -147,6 +147,7 @@ class ArtifactReconciler:
             mime_type=None,
             limit=batch.limit,
             cursor=batch.cursor,
+            tenant=None,  # every tenant's artifacts are reconciled
         )
         # A few at a time: each is an event-store read and a describe call.
         slots = asyncio.Semaphore(self._concurrency)

@@ -1,4 +1,5 @@
-"""The reconciler's Temporal Schedule, created or updated when a Temporal worker starts.
+"""The reconciler's and the retention's Temporal Schedules, created or updated when a
+Temporal worker starts (the retention's deleted when ``RETENTION_DAYS`` is 0).
 
 Idempotent: any number of workers may start at once; the first creates the schedule, the
 others (and every later start) update it to the settings they run with, keeping a pause an
@@ -24,13 +25,16 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from infrastructure.config import DEFAULT_TASK_QUEUE
 from infrastructure.temporal.reconciler import ReconcileArtifactsWorkflow, ReconcileInput
+from infrastructure.temporal.retention import EraseExpiredArtifactsWorkflow, RetentionInput
 
 log = structlog.get_logger(__name__)
 
 RECONCILE_SCHEDULE_ID = "artifact-reconciler"
+RETENTION_SCHEDULE_ID = "artifact-retention"
 
 
 def reconcile_schedule_id(task_queue: str) -> str:
@@ -66,9 +70,61 @@ async def ensure_reconcile_schedule(
     """Creates the reconciler's schedule, or updates it to these settings."""
     schedule_id = reconcile_schedule_id(task_queue)
     schedule = reconcile_schedule(task_queue=task_queue, interval=interval, batch_size=batch_size)
+    await _create_or_update(client, schedule_id, schedule, "reconcile", interval)
+
+
+def retention_schedule_id(task_queue: str) -> str:
+    """``artifact-retention``, one per task queue off the default (as the reconciler's)."""
+    if task_queue == DEFAULT_TASK_QUEUE:
+        return RETENTION_SCHEDULE_ID
+    return f"{RETENTION_SCHEDULE_ID}-{task_queue}"
+
+
+def retention_schedule(
+    *, task_queue: str, interval: timedelta, days: float, batch_size: int
+) -> Schedule:
+    schedule_id = retention_schedule_id(task_queue)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            EraseExpiredArtifactsWorkflow.run,
+            RetentionInput(days=days, batch_size=batch_size),
+            id=f"{schedule_id}-run",
+            task_queue=task_queue,
+            execution_timeout=max(interval * 20, timedelta(minutes=30)),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"erases artifacts older than {days:g} days (RETENTION_DAYS)"),
+    )
+
+
+async def ensure_retention_schedule(
+    client: Client, *, task_queue: str, interval: timedelta, days: float, batch_size: int
+) -> None:
+    """Creates or updates the retention's schedule; deletes it when ``days`` is 0 (keep
+    for ever), so that turning retention off stops it."""
+    schedule_id = retention_schedule_id(task_queue)
+    if days <= 0:
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            log.info("retention_schedule_deleted", schedule_id=schedule_id)
+        return
+    schedule = retention_schedule(
+        task_queue=task_queue, interval=interval, days=days, batch_size=batch_size
+    )
+    await _create_or_update(client, schedule_id, schedule, "retention", interval)
+
+
+async def _create_or_update(
+    client: Client, schedule_id: str, schedule: Schedule, name: str, interval: timedelta
+) -> None:
     try:
         await client.create_schedule(schedule_id, schedule)
-        log.info("reconcile_schedule_created", schedule_id=schedule_id, every=str(interval))
+        log.info(f"{name}_schedule_created", schedule_id=schedule_id, every=str(interval))
         return
     except ScheduleAlreadyRunningError:
         pass
@@ -79,4 +135,4 @@ async def ensure_reconcile_schedule(
         return ScheduleUpdate(schedule=schedule)
 
     await client.get_schedule_handle(schedule_id).update(update)
-    log.info("reconcile_schedule_updated", schedule_id=schedule_id, every=str(interval))
+    log.info(f"{name}_schedule_updated", schedule_id=schedule_id, every=str(interval))

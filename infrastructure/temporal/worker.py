@@ -26,7 +26,8 @@ from infrastructure.signals import run_process
 from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.reconciler import ReconcileArtifactsWorkflow
 from infrastructure.temporal.reconciliation import ArtifactReconciler
-from infrastructure.temporal.schedule import ensure_reconcile_schedule
+from infrastructure.temporal.retention import ArtifactRetention, EraseExpiredArtifactsWorkflow
+from infrastructure.temporal.schedule import ensure_reconcile_schedule, ensure_retention_schedule
 from infrastructure.temporal.workflows import ProcessArtifactWorkflow
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ def build_worker(
     max_concurrent_activities: int,
     shutdown_grace: timedelta = timedelta(seconds=20),
     reconciler: ArtifactReconciler | None = None,
+    retention: ArtifactRetention | None = None,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     workflows: list[type[Any]] = [ProcessArtifactWorkflow]
@@ -53,6 +55,9 @@ def build_worker(
     if reconciler is not None:
         workflows.append(ReconcileArtifactsWorkflow)
         all_activities = [*all_activities, *reconciler.all()]
+    if retention is not None:
+        workflows.append(EraseExpiredArtifactsWorkflow)
+        all_activities = [*all_activities, *retention.all()]
     return Worker(
         client,
         task_queue=task_queue,
@@ -65,6 +70,16 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         interceptors=interceptors,
     )
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The retention this worker runs (``RETENTION_DAYS``; 0: none, its schedule deleted)."""
+
+    retention: ArtifactRetention
+    days: float
+    interval: timedelta
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -88,9 +103,11 @@ class TemporalWorker:
         activity_threads: int,
         shutdown_grace: timedelta = timedelta(seconds=20),
         reconciliation: Reconciliation | None = None,
+        retention: Retention | None = None,
         interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self._reconciliation = reconciliation
+        self._retention = retention
         self._interceptors = interceptors
         self._client = client
         self._activities = activities
@@ -108,6 +125,7 @@ class TemporalWorker:
                 max_concurrent_activities=self._activity_threads,
                 shutdown_grace=self._shutdown_grace,
                 reconciler=self._reconciliation.reconciler if self._reconciliation else None,
+                retention=self._retention.retention if self._retention else None,
                 interceptors=self._interceptors,
             )
             async with worker:
@@ -117,9 +135,24 @@ class TemporalWorker:
                     temporal_address=self._client.service_client.config.target_host,
                 )
                 await self._schedule_reconciliation()
+                await self._schedule_retention()
                 await stop.wait()
                 log.info("temporal_worker_stopping")
         log.info("temporal_worker_stopped")
+
+    async def _schedule_retention(self) -> None:
+        if self._retention is None:
+            return
+        try:
+            await ensure_retention_schedule(
+                self._client,
+                task_queue=self._task_queue,
+                interval=self._retention.interval,
+                days=self._retention.days,
+                batch_size=self._retention.batch_size,
+            )
+        except RPCError as err:
+            log.error("retention_schedule_unavailable", error=str(err))
 
     async def _schedule_reconciliation(self) -> None:
         if self._reconciliation is None:

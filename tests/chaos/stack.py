@@ -27,7 +27,7 @@ from temporalio.client import Client
 
 from application.artifacts import ArtifactsApplication
 from domain.artifact import Artifact, ArtifactStatus
-from infrastructure.config import Settings
+from infrastructure.config import Settings, tenant_keys
 from infrastructure.eventstore import application_env
 from tests.support import PROCESSES, Process, free_port, service_env, wait_until
 
@@ -84,8 +84,12 @@ class Stack:
 
     @property
     def api_headers(self) -> dict[str, str]:
-        """What a client of this stack sends: its API key, when the settings hold any."""
-        keys = self.settings.api_key_list
+        """What a client of this stack sends: its first API key, when the settings (or the
+        scenario's overrides) hold any."""
+        if "API_KEYS" in self.overrides:
+            keys = [entry.key for entry in tenant_keys(self.overrides["API_KEYS"])]
+        else:
+            keys = self.settings.api_key_list
         return {"Authorization": f"Bearer {keys[0]}"} if keys else {}
 
     async def api_ready(self) -> None:

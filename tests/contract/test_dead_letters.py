@@ -224,7 +224,7 @@ async def test_the_read_worker_records_a_dead_letter_moves_on_and_a_retry_repair
             listed = {
                 row.id
                 for row in view.list_artifacts(
-                    status=None, mime_type=None, limit=10, cursor=None
+                    status=None, mime_type=None, limit=10, cursor=None, tenant=None
                 ).items
             }
             assert listed == set(ids)
@@ -241,7 +241,7 @@ async def test_the_read_worker_records_a_dead_letter_moves_on_and_a_retry_repair
             listed = {
                 row.id
                 for row in view.list_artifacts(
-                    status=None, mime_type=None, limit=10, cursor=None
+                    status=None, mime_type=None, limit=10, cursor=None, tenant=None
                 ).items
             }
             assert good.originator_id in listed

@@ -21,7 +21,7 @@ def read_worker(backend: Backend) -> tuple[ReadWorker, ArtifactListView]:
 
 
 def listed(view: ArtifactListView) -> list[str]:
-    page = view.list_artifacts(status=None, mime_type=None, limit=1000, cursor=None)
+    page = view.list_artifacts(status=None, mime_type=None, limit=1000, cursor=None, tenant=None)
     return sorted(str(item.id) for item in page.items)
 
 

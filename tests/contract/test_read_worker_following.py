@@ -47,7 +47,9 @@ def start_processing(backend: Backend, artifact_id: UUID) -> None:
 
 
 def statuses(view: ArtifactListView) -> dict[UUID, str]:
-    items = view.list_artifacts(status=None, mime_type=None, limit=1000, cursor=None).items
+    items = view.list_artifacts(
+        status=None, mime_type=None, limit=1000, cursor=None, tenant=None
+    ).items
     return {item.id: item.status for item in items}
 
 

@@ -3,7 +3,8 @@
 A user's view: open ``/``, type an API key, choose a file and drop another, watch them become
 ``processed`` in the list without reloading, then open its page: facts, summary, history,
 the link to its Temporal run, the text's language and its Markdown; a blank file's page
-leads with the ``no_text`` warning. Screenshots land in ``test-artifacts/`` for humans.
+leads with the ``no_text`` warning, and deleting it takes it off the list for good.
+Screenshots land in ``test-artifacts/`` for humans.
 """
 
 from __future__ import annotations
@@ -134,9 +135,21 @@ async def test_a_file_uploaded_in_the_browser_is_watched_until_processed(
     await expect(page.locator("#warnings [data-warning='no_text']")).to_be_visible()
     await expect(page.locator("#summary-section")).to_be_hidden()
 
+    # Deleted for good: confirmed on the page, then the list says so and no longer has it;
+    # its page says it was erased.
+    blank_id = page.url.rsplit("/", 1)[-1]
+    await page.click("#delete")
+    await page.click("#delete-yes")
+    await expect(page.locator("#notice")).to_have_text(f"Artifact {blank_id} deleted.")
+    await expect(page.locator("#artifact-list tbody tr", has_text="blank.txt")).to_have_count(
+        0, timeout=15_000
+    )
+    await page.goto(f"{dev_stack.api_url}/ui/artifacts/{blank_id}")
+    await expect(page.locator("#deletion")).to_have_text("This artifact was erased.")
+
     await page.goto(f"{dev_stack.api_url}/ui/artifacts/{uuid.uuid4()}")
     await expect(page.locator("#error")).to_contain_text("artifact_not_found")
 
-    assert {call.method for call in api_calls} == {"GET", "POST"}, "no upload or no polling?"
+    assert {call.method for call in api_calls} == {"GET", "POST", "DELETE"}
     for request in api_calls:
         assert await request.header_value("Authorization") == f"Bearer {API_KEY}", request.url

@@ -88,7 +88,9 @@ async def test_the_read_worker_it_builds_lists_each_new_artifact(tmp_path: Path)
     catalog = artifact_catalog(settings)
 
     def listed() -> int:
-        page = catalog.list_artifacts(status=None, mime_type=None, limit=10, cursor=None)
+        page = catalog.list_artifacts(
+            status=None, mime_type=None, limit=10, cursor=None, tenant=None
+        )
         return len(page.items)
 
     async with running(read_worker(settings)):

@@ -89,8 +89,14 @@ async def caught_up(view: ArtifactListView, writer: ArtifactsApplication) -> Non
 Command = Callable[[Artifact], object]
 
 
-def upload(writer: ArtifactsApplication, filename: str = "notes.txt", size: int = 10) -> UUID:
+def upload(
+    writer: ArtifactsApplication,
+    filename: str = "notes.txt",
+    size: int = 10,
+    tenant: str = "default",
+) -> UUID:
     return writer.create_artifact_once(
+        tenant=tenant,
         idempotency_key=None,
         filename=filename,
         content_type="application/octet-stream",
@@ -155,7 +161,11 @@ def walk(catalog: ArtifactCatalog, limit: int, **filters: str) -> list[list[Arti
 
 
 def _filters(given: dict[str, str]) -> dict[str, str | None]:
-    return {"status": given.get("status"), "mime_type": given.get("mime_type")}
+    return {
+        "status": given.get("status"),
+        "mime_type": given.get("mime_type"),
+        "tenant": given.get("tenant"),
+    }
 
 
 # -- the list -------------------------------------------------------------------------
@@ -231,13 +241,15 @@ async def test_following_the_cursors_visits_each_artifact_once_while_new_ones_ar
     before = [upload(writer, f"{i}.txt") for i in range(7)]
     async with projecting(settings, view):
         await caught_up(view, writer)
-        first = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=None)
+        first = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=None, tenant=None)
         later = [upload(writer, "later.txt") for _ in range(2)]
         await caught_up(view, writer)
         seen = list(first.items)
         cursor = first.next_cursor
         while cursor is not None:
-            page = view.list_artifacts(status=None, mime_type=None, limit=3, cursor=cursor)
+            page = view.list_artifacts(
+                status=None, mime_type=None, limit=3, cursor=cursor, tenant=None
+            )
             seen += page.items
             cursor = page.next_cursor
 
@@ -292,12 +304,12 @@ def test_a_cursor_the_catalog_did_not_hand_out_is_refused(
     view: ArtifactListView, cursor: str
 ) -> None:
     with pytest.raises(InvalidCursor):
-        view.list_artifacts(status=None, mime_type=None, limit=10, cursor=cursor)
+        view.list_artifacts(status=None, mime_type=None, limit=10, cursor=cursor, tenant=None)
 
 
 def test_a_page_holds_at_least_one_artifact(view: ArtifactListView) -> None:
     with pytest.raises(ValueError, match="limit"):
-        view.list_artifacts(status=None, mime_type=None, limit=0, cursor=None)
+        view.list_artifacts(status=None, mime_type=None, limit=0, cursor=None, tenant=None)
 
 
 # -- exactly once, in order -----------------------------------------------------------
@@ -417,7 +429,7 @@ def test_paging_through_20000_artifacts_by_status_and_type_visits_each_match_onc
     cursor: str | None = None
     while True:
         page = view.list_artifacts(
-            status="failed", mime_type="application/pdf", limit=97, cursor=cursor
+            status="failed", mime_type="application/pdf", limit=97, cursor=cursor, tenant=None
         )
         seen += page.items
         if page.next_cursor is None:
@@ -471,3 +483,117 @@ def load_artifacts(view: ArtifactListView, count: int) -> None:
         ]
         with view.datastore.transaction(commit=True) as c:
             c.executemany(insert.format(table="artifact_list", no="0", **names), sqlite_rows)
+
+
+# -- tenants and erasure ---------------------------------------------------------------
+
+
+def erased(artifact: Artifact) -> None:
+    artifact.record_erased(by="tenant:alpha", reason="request")
+
+
+async def test_the_list_of_a_tenant_shows_its_artifacts_only_and_its_cursors_stay_within_it(
+    writer: ArtifactsApplication, view: ArtifactListView, settings: Settings
+) -> None:
+    of_alpha = [upload(writer, f"a{i}.txt", tenant="alpha") for i in range(5)]
+    of_beta = [upload(writer, f"b{i}.txt", tenant="beta") for i in range(3)]
+
+    async with projecting(settings, view):
+        await caught_up(view, writer)
+
+    pages = walk(view, 2, tenant="alpha")
+    assert [item.id for page in pages for item in page] == of_alpha[::-1]
+    assert {item.tenant for page in pages for item in page} == {"alpha"}
+    assert [item.id for item in everything(view, tenant="beta")] == of_beta[::-1]
+    assert len(everything(view)) == 8
+    assert everything(view, tenant="gamma") == []
+
+
+async def test_an_erased_artifact_leaves_the_list_and_its_tenants_stored_bytes(
+    writer: ArtifactsApplication, view: ArtifactListView, settings: Settings
+) -> None:
+    kept = upload(writer, "kept.txt", size=100, tenant="alpha")
+    gone = upload(writer, "gone.txt", size=30, tenant="alpha")
+    upload(writer, "other.txt", size=7, tenant="beta")
+    then(writer, gone, started, failed("corrupt"), erased)
+
+    async with projecting(settings, view):
+        await caught_up(view, writer)
+
+    assert [item.id for item in everything(view, tenant="alpha")] == [kept]
+    assert view.stored_bytes("alpha") == 100
+    assert view.stored_bytes("beta") == 7
+    assert view.stored_bytes("nobody") == 0
+
+
+async def test_created_before_names_the_oldest_artifacts_first_across_tenants(
+    writer: ArtifactsApplication, view: ArtifactListView, settings: Settings
+) -> None:
+    first = upload(writer, tenant="alpha")
+    second = upload(writer, tenant="beta")
+    cutoff = datetime.now(UTC)
+    upload(writer, tenant="alpha")
+
+    async with projecting(settings, view):
+        await caught_up(view, writer)
+
+    assert view.created_before(cutoff, 10) == [first, second]
+    assert view.created_before(cutoff, 1) == [first]
+    assert view.created_before(cutoff - timedelta(days=1), 10) == []
+
+
+async def test_an_erased_filename_is_in_no_byte_of_the_sqlite_read_model(
+    writer: ArtifactsApplication, settings: Settings, tmp_path: Path
+) -> None:
+    if settings.tracking_store != "sqlite":
+        pytest.skip("the files of SQLite")
+    marker = f"marker-{uuid.uuid4().hex}"
+    view = artifact_catalog(settings)
+    try:
+        artifact_id = upload(writer, f"{marker}.txt", tenant="alpha")
+        async with projecting(settings, view):
+            await caught_up(view, writer)
+            assert any(marker.encode() in path.read_bytes() for path in read_model_files(settings))
+            then(writer, artifact_id, started, failed("corrupt"), erased)
+            await caught_up(view, writer)
+        assert everything(view) == []
+    finally:
+        view.close()
+
+    assert not [path for path in read_model_files(settings) if marker.encode() in path.read_bytes()]
+
+
+def read_model_files(settings: Settings) -> list[Path]:
+    return [path for path in settings.data_dir.glob("read_model.sqlite3*") if path.is_file()]
+
+
+def test_a_list_made_before_tenants_gets_the_column_with_the_default_tenant(
+    settings: Settings,
+) -> None:
+    if settings.tracking_store != "sqlite":
+        pytest.skip("PostgreSQL adds it with ADD COLUMN IF NOT EXISTS")
+    import sqlite3
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "read_model.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.execute(
+            "CREATE TABLE artifact_list (id TEXT PRIMARY KEY, filename TEXT NOT NULL, "
+            "status TEXT NOT NULL, mime_type TEXT, size INTEGER NOT NULL, page_count INTEGER, "
+            "failure_reason TEXT, has_summary INTEGER NOT NULL, created_at INTEGER NOT NULL, "
+            "updated_at INTEGER NOT NULL, version INTEGER NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO artifact_list VALUES (?, 'old.txt', 'processed', NULL, 5, NULL, NULL, "
+            "0, 1, 1, 1)",
+            (str(uuid.uuid4()),),
+        )
+        old.commit()
+
+    view = artifact_catalog(settings)
+    try:
+        (row,) = everything(view)
+        assert row.tenant == "default"
+        assert view.stored_bytes("default") == 5
+    finally:
+        view.close()

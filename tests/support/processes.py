@@ -35,6 +35,11 @@ def search_attribute_args() -> list[str]:
     ]
 
 
+# The dev server dispatches tasks of different fairness keys (each run carries its tenant's)
+# in turn only with fairness on: without it, one tenant's backlog is served first in full.
+FAIRNESS_ARGS = ["--dynamic-config-value", "matching.enableFairness=true"]
+
+
 def temporal_dev_server_args(*, port: str, ui_port: str, db_filename: str) -> list[str]:
     """``temporal server start-dev`` as `make temporal-dev` and the Procfile run it."""
     return [
@@ -52,6 +57,7 @@ def temporal_dev_server_args(*, port: str, ui_port: str, db_filename: str) -> li
         "--log-level",
         "warn",
         *search_attribute_args(),
+        *FAIRNESS_ARGS,
     ]
 
 

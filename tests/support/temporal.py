@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from infrastructure.temporal.models import SEARCH_ATTRIBUTES
+from tests.support.processes import FAIRNESS_ARGS
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -33,6 +34,7 @@ async def start_dev_server(*, log_level: str = "warn") -> WorkflowEnvironment:
         ui=False,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level=log_level,
+        dev_server_extra_args=FAIRNESS_ARGS,
     )
 
 

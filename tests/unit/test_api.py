@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from application.artifacts import ArtifactsApplication
 from application.catalog import ArtifactCatalog, ArtifactPage, ArtifactRow
+from application.erasure import Eraser
 from application.ports import BlobStore, ContentFacts, SummaryCandidate
 from infrastructure.api.app import ApiOptions, ApiServices, TemporalProbe, create_app
 from infrastructure.api.uploads import MAX_PARTS
@@ -57,6 +58,7 @@ def app_with(
     catalog: ArtifactCatalog | None = None,
     temporal_probe: TemporalProbe | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    eraser: Eraser | None = None,
     **options: Any,
 ) -> FastAPI:
     """The API app on these services, with ``ApiOptions`` from the keywords left over."""
@@ -67,6 +69,7 @@ def app_with(
             catalog=catalog,
             temporal_probe=temporal_probe,
             options=ApiOptions(max_upload_bytes=max_upload_bytes, **options),
+            eraser=eraser,
         )
     )
 
@@ -202,6 +205,7 @@ async def test_an_uploaded_artifact_shows_what_was_received(client: httpx.AsyncC
         "pages": None,
         "reprocess": f"{location}/reprocess",
         "cancel": f"{location}/cancel",
+        "delete": location,
         "temporal": f"http://temporal.test:8080/namespaces/{NAMESPACE}/workflows/"
         f"artifact-{artifact_id}",
     }
@@ -604,6 +608,7 @@ async def test_the_list_shows_the_catalogs_page_with_links_and_its_next_cursor(
         "items": [
             {
                 "id": str(first),
+                "tenant": "default",
                 "filename": "a.pdf",
                 "status": "processed",
                 "mime_type": "application/pdf",
@@ -634,7 +639,14 @@ async def test_the_list_passes_its_filters_limit_and_cursor_to_the_catalog(
 
     assert response.status_code == 200
     assert catalog.listed == [
-        {"status": "failed", "mime_type": "application/pdf", "limit": 7, "cursor": "c-1"}
+        {
+            "status": "failed",
+            "mime_type": "application/pdf",
+            "limit": 7,
+            "cursor": "c-1",
+            # Anonymous development is an admin: every tenant's (there is only one).
+            "tenant": None,
+        }
     ]
 
 
@@ -643,7 +655,9 @@ async def test_the_list_asks_for_fifty_of_any_status_by_default(
 ) -> None:
     await client.get("/artifacts")
 
-    assert catalog.listed == [{"status": None, "mime_type": None, "limit": 50, "cursor": None}]
+    assert catalog.listed == [
+        {"status": None, "mime_type": None, "limit": 50, "cursor": None, "tenant": None}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from tests.support import make_settings
 from tests.unit.test_api import MULTIPART, app_with, form, http_client, part
 
 KEYS = ["key-of-client-a-000000", "key-of-client-b-111111"]
+# Each client is its own tenant.
+TENANT_KEYS = (f"alpha:{KEYS[0]}", f"beta:{KEYS[1]}")
 
 
 def created_events(artifacts: ArtifactsApplication) -> list[uuid.UUID]:
@@ -38,7 +40,7 @@ class Api:
             self.artifacts,
             LocalBlobStore(self.blob_root),
             max_upload_bytes=4096,
-            api_keys=tuple(KEYS),
+            api_keys=TENANT_KEYS,
             dedupe_by_sha256=dedupe_by_sha256,
         )
 
@@ -129,7 +131,7 @@ async def test_different_keys_and_no_key_create_different_artifacts(
     assert len(created_events(api.artifacts)) == 4
 
 
-async def test_a_key_is_scoped_to_the_client_that_sent_it(
+async def test_a_key_is_scoped_to_the_tenant_that_sent_it(
     client: httpx.AsyncClient, api: Api
 ) -> None:
     of_a = await upload(client, key="invoice-1", api_key=KEYS[0])
@@ -240,7 +242,7 @@ async def test_with_dedupe_the_same_bytes_get_the_first_artifact_back(deduping: 
     assert len(deduping.blobs()) == 3
 
 
-async def test_with_dedupe_clients_never_share_artifacts(deduping: Api) -> None:
+async def test_with_dedupe_tenants_never_share_artifacts(deduping: Api) -> None:
     async with http_client(deduping.app) as client:
         of_a = await upload(client, b"same bytes", key=None, api_key=KEYS[0])
         of_b = await upload(client, b"same bytes", key=None, api_key=KEYS[1])

@@ -402,7 +402,13 @@ def test_list_prints_one_line_per_artifact_and_passes_the_filters_on(
         [str(item.id), "processed", "application/pdf", "2.0 KiB", item.filename] for item in items
     ]
     assert catalog.listed == [
-        {"status": "processed", "mime_type": "application/pdf", "limit": 5, "cursor": None}
+        {
+            "status": "processed",
+            "mime_type": "application/pdf",
+            "limit": 5,
+            "cursor": None,
+            "tenant": None,
+        }
     ]
 
 

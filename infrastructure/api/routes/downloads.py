@@ -12,13 +12,14 @@ from fastapi.responses import StreamingResponse
 
 from application.processing import ContentWarning
 from domain.artifact import Artifact, ArtifactStatus
-from infrastructure.api.dependencies import Artifacts, Blobs, authenticated
+from infrastructure.api.dependencies import Artifacts, Blobs, CallerDep, authenticated
 from infrastructure.api.problems import NoExtractedText, documented
 from infrastructure.api.results import open_blobs, pieces, unavailable
+from infrastructure.api.security import owned_artifact
 
 router = APIRouter(dependencies=[authenticated], responses=documented(401))
 
-_ERRORS = documented(401, 404, 422)
+_ERRORS = documented(401, 404, 410, 422)
 MARKDOWN = "text/markdown; charset=utf-8"
 
 
@@ -29,8 +30,10 @@ MARKDOWN = "text/markdown; charset=utf-8"
     responses={200: {"content": {"application/octet-stream": {}}}, **_ERRORS},
     summary="The original bytes, as an attachment",
 )
-def get_content(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> StreamingResponse:
-    artifact = artifacts.get_artifact(artifact_id)
+def get_content(
+    artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs, caller: CallerDep
+) -> StreamingResponse:
+    artifact = owned_artifact(artifacts, artifact_id, caller)
     blobs = open_blobs(
         blob_store, [artifact.storage_location], f"the content of artifact {artifact_id} is gone"
     )
@@ -45,8 +48,10 @@ def get_content(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> S
     summary="The extracted text (UTF-8; the pages of a paged document end with a form feed), "
     "as an attachment",
 )
-def get_text(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> StreamingResponse:
-    artifact = artifacts.get_artifact(artifact_id)
+def get_text(
+    artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs, caller: CallerDep
+) -> StreamingResponse:
+    artifact = owned_artifact(artifacts, artifact_id, caller)
     if not artifact.text_locations:
         raise NoExtractedText(_why_no_text(artifact))
     blobs = open_blobs(
@@ -65,8 +70,10 @@ def get_text(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> Stre
     summary="The document as Markdown (headings, lists, tables; page markers in paged "
     "documents), as an attachment",
 )
-def get_markdown(artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs) -> StreamingResponse:
-    artifact = artifacts.get_artifact(artifact_id)
+def get_markdown(
+    artifact_id: UUID, artifacts: Artifacts, blob_store: Blobs, caller: CallerDep
+) -> StreamingResponse:
+    artifact = owned_artifact(artifacts, artifact_id, caller)
     if artifact.markdown_location is None:
         raise unavailable(artifact, "Markdown")
     blobs = open_blobs(

@@ -14,14 +14,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from domain.artifact import ArtifactStatus
-from infrastructure.api.dependencies import Artifacts, Blobs, authenticated
+from infrastructure.api.dependencies import Artifacts, Blobs, CallerDep, authenticated
 from infrastructure.api.problems import documented
 from infrastructure.api.results import ResultUnavailable, json_items, open_blobs, unavailable
 from infrastructure.api.schemas import ChunkList, PageList
+from infrastructure.api.security import owned_artifact
 
 router = APIRouter(dependencies=[authenticated], responses=documented(401))
 
-_ERRORS = documented(401, 404, 422)
+_ERRORS = documented(401, 404, 410, 422)
 _JSON = "application/json"
 # A page of items: larger windows are just the whole array, which needs no window.
 MAX_LIMIT = 10_000
@@ -44,10 +45,11 @@ def get_chunks(
     artifact_id: UUID,
     artifacts: Artifacts,
     blob_store: Blobs,
+    caller: CallerDep,
     offset: Offset = 0,
     limit: Limit = None,
 ) -> StreamingResponse:
-    artifact = artifacts.get_artifact(artifact_id)
+    artifact = owned_artifact(artifacts, artifact_id, caller)
     if artifact.chunks_location is None:
         raise unavailable(artifact, "chunks")
     (blob,) = open_blobs(
@@ -68,10 +70,11 @@ def get_pages(
     artifact_id: UUID,
     artifacts: Artifacts,
     blob_store: Blobs,
+    caller: CallerDep,
     offset: Offset = 0,
     limit: Limit = None,
 ) -> StreamingResponse:
-    artifact = artifacts.get_artifact(artifact_id)
+    artifact = owned_artifact(artifacts, artifact_id, caller)
     if artifact.pages_location is None:
         if artifact.status is ArtifactStatus.PROCESSED and artifact.page_count is None:
             raise ResultUnavailable(

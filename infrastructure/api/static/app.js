@@ -212,6 +212,15 @@ function artifactsPage() {
     for (const file of event.dataTransfer.files) upload(file, list);
   });
 
+  // The artifact's page sends the user back here once it deleted one.
+  const deleted = new URLSearchParams(location.search).get("deleted");
+  if (deleted) {
+    const notice = document.getElementById("notice");
+    notice.textContent = "Artifact " + deleted + " deleted.";
+    notice.hidden = false;
+    history.replaceState(null, "", "/");
+  }
+
   const poll = async () => {
     try {
       renderList((await getJson("/artifacts?limit=50")).items);
@@ -411,6 +420,45 @@ function artifactPage() {
     if (!response.ok) return showError(new Error(await problem(response)));
   });
 
+  // Delete: confirmed on the page itself (no window.confirm: the page opens no dialogs).
+  let deleting = false;
+  const deletion = document.getElementById("deletion");
+  const confirmBox = document.getElementById("delete-confirm");
+  const erased = () => {
+    deletion.textContent = "This artifact was erased.";
+    deletion.hidden = false;
+    for (const button of document.querySelectorAll("section button")) button.hidden = true;
+  };
+  const backToList = () => location.assign("/?deleted=" + encodeURIComponent(id));
+  document.getElementById("delete").addEventListener("click", () => {
+    confirmBox.hidden = false;
+  });
+  document.getElementById("delete-no").addEventListener("click", () => {
+    confirmBox.hidden = true;
+  });
+  document.getElementById("delete-yes").addEventListener("click", async () => {
+    confirmBox.hidden = true;
+    deleting = true;
+    const response = await fetch(url, { method: "DELETE", headers: authHeaders() });
+    if (response.status === 204) return backToList();
+    if (response.status === 410) return erased();
+    if (response.status !== 202) {
+      deleting = false;
+      return showError(new Error(await problem(response)));
+    }
+    // Its run is being cancelled; the erasure completes when it has stopped.
+    deletion.textContent = "Erasing: the run is being cancelled…";
+    deletion.hidden = false;
+    repeat(async () => {
+      const check = await fetch(url, { headers: authHeaders(), cache: "no-store" });
+      if (check.status === 404 || check.status === 410) {
+        backToList();
+        return false;
+      }
+      return true;
+    });
+  });
+
   // The page facts of the run shown, fetched once it has them.
   let pagesOfRun = null;
   const showPages = async () => {
@@ -420,8 +468,10 @@ function artifactPage() {
   };
 
   const poll = async () => {
+    if (deleting) return false;
     try {
       view = await getJson(url);
+      if (deleting) return false;
       error.hidden = true;
       renderArtifact(view);
       if (!view.links.pages) pagesOfRun = null;
@@ -429,6 +479,10 @@ function artifactPage() {
       // Keep watching until the run is over; a finished artifact changes only on request.
       return !FINAL_STATUSES.includes(view.status);
     } catch (err) {
+      if (err.status === 410) {
+        erased();
+        return false;
+      }
       showError(err);
       return err.status !== 404; // an unknown artifact will not appear by waiting
     }
