@@ -182,8 +182,13 @@ def temporal_worker(
     container[BlobStore] = blob_store or default_blob_store(settings)
     container[Summarizer] = summarizer or Singleton(lambda: default_summarizer(settings))
     activities = activities_class or ArtifactActivities
+    # The activities that end a run complete an erasure that waited for it (the Eraser).
     container[ArtifactActivities] = lambda c: activities(
-        c[ArtifactsApplication], c[BlobStore], c[Summarizer], processing_options(settings)
+        c[ArtifactsApplication],
+        c[BlobStore],
+        c[Summarizer],
+        processing_options(settings),
+        eraser=c[Eraser],
     )
 
     def connected(client: Client) -> Process:

@@ -45,7 +45,7 @@ async def test_a_run_starts_with_its_artifact_id_and_memo(
     handle = temporal_dev_env.client.get_workflow_handle(workflow_id_for(processing.artifact_id))
     described = await handle.describe()
     assert described.typed_search_attributes.get(ARTIFACT_ID) == str(processing.artifact_id)
-    assert await described.memo() == {"filename": "report.pdf", "size": 123}
+    assert await described.memo() == {"size": 123, "tenant": "default"}
     await handle.terminate()
 
 

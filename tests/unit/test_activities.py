@@ -21,10 +21,11 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 from temporalio.converter import DataConverter
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from application.artifacts import ArtifactsApplication
+from application.erasure import Eraser, Erasure, by_tenant
 from application.ports import ContentFacts, ProcessingRequest, SummaryCandidate, SummaryUnavailable
 from domain.artifact import ArtifactStatus
 from infrastructure.processing.options import ProcessingOptions
@@ -34,13 +35,15 @@ from infrastructure.temporal.activities import ArtifactActivities
 from infrastructure.temporal.models import (
     Extraction,
     Inspection,
+    ProcessingCancellation,
     ProcessingFailure,
     ProcessingResult,
     ProcessingStart,
+    SummaryReference,
     SummaryRequest,
 )
 from tests import corpus
-from tests.fakes import FakeBlobStore, FakeSummarizer, in_memory_artifacts
+from tests.fakes import FakeBlobStore, FakeSummarizer, InMemoryKeyStore, in_memory_artifacts
 
 TEXT = b"Just some plain text.\nTwo lines of it.\n"
 FACTS = ContentFacts(mime_type="text/plain", kind="text", page_count=None, char_count=len(TEXT))
@@ -53,10 +56,14 @@ class World:
     def __init__(
         self, options: ProcessingOptions | None = None, summarizer: FakeSummarizer | None = None
     ) -> None:
-        self.artifacts: ArtifactsApplication = in_memory_artifacts()
+        self.keys = InMemoryKeyStore()
+        self.artifacts: ArtifactsApplication = in_memory_artifacts(self.keys)
         self.blobs = FakeBlobStore()
         self.summarizer = summarizer or FakeSummarizer()
-        self.activities = ArtifactActivities(self.artifacts, self.blobs, self.summarizer, options)
+        self.eraser = Eraser(self.artifacts, self.blobs, self.keys)
+        self.activities = ArtifactActivities(
+            self.artifacts, self.blobs, self.summarizer, options, eraser=self.eraser
+        )
         self.heartbeats: list[Any] = []
         self.env = ActivityEnvironment()
         self.env.on_heartbeat = lambda *details: self.heartbeats.extend(details)
@@ -749,3 +756,106 @@ def test_every_line_an_activity_logs_names_the_artifact_and_the_workflow(world: 
         assert line["artifact_id"] == str(request.artifact_id)
         assert line["workflow_id"] == workflow_id
     assert structlog.contextvars.get_contextvars() == {}, "nothing outlives the activity"
+
+
+# --- Erasure, cancellation and what a run leaves behind ---------------------------------
+
+
+def test_a_pdf_extraction_cancelled_deletes_the_batches_it_stored(
+    make_world: Callable[..., World], tmp_path: Path
+) -> None:
+    world = make_world(options=ProcessingOptions(pdf=PdfLimits(page_batch=1)))
+    request = world.upload(corpus.text_pdf(tmp_path, 3).read_bytes())
+    inspection = world.inspect(request)
+
+    def cancel_after_a_batch(*details: Any) -> None:
+        # As the SDK does: the cancellation is raised in the activity's thread.
+        if details and details[0]["block_locations"]:
+            raise CancelledError("cancelled")
+
+    world.env.on_heartbeat = cancel_after_a_batch
+    with pytest.raises(CancelledError):
+        world.env.run(
+            world.activities.extract_content,
+            Extraction(
+                artifact_id=request.artifact_id,
+                storage_location=request.storage_location,
+                mime_type=inspection.mime_type,
+                kind=inspection.kind,
+            ),
+        )
+
+    assert set(world.blobs.blobs) == {request.storage_location}
+
+
+def test_a_summary_travels_as_a_blob_that_recording_the_result_deletes(world: World) -> None:
+    request = world.upload(TEXT)
+    text = world.blobs.put(TEXT).location
+    ref = world.env.run(
+        world.activities.summarize_text,
+        SummaryRequest(artifact_id=request.artifact_id, text_locations=[text], by_reference=True),
+    )
+    assert isinstance(ref, SummaryReference)
+    result = ProcessingResult(
+        artifact_id=request.artifact_id,
+        run=0,
+        facts=dataclasses.replace(FACTS, text_locations=[text]),
+        summary_ref=ref,
+    )
+
+    world.env.run(world.activities.record_processing_result, result)
+    world.env.run(world.activities.record_processing_result, result)  # a retry
+
+    assert ref.location not in world.blobs.blobs
+    summary = world.artifacts.get_artifact(request.artifact_id).summary
+    assert summary is not None
+    assert summary["text"] == "Just some plain text."
+
+
+def test_recording_the_cancellation_deletes_the_runs_outputs_and_completes_the_erasure(
+    world: World,
+) -> None:
+    request = world.upload(TEXT)
+    output = world.blobs.put(b"text extracted before the run was cancelled").location
+    world.record_started(request.artifact_id)
+    assert world.eraser.erase(request.artifact_id, by=by_tenant("default")) is Erasure.PENDING
+
+    world.env.run(
+        world.activities.record_processing_cancelled,
+        ProcessingCancellation(
+            artifact_id=request.artifact_id,
+            run=0,
+            reason="cancelled",
+            message="processing was cancelled on request",
+            leftover_locations=[output],
+        ),
+    )
+
+    assert world.artifacts.get_artifact(request.artifact_id).status is ArtifactStatus.ERASED
+    assert world.blobs.blobs == {}
+    assert world.keys.key_for(request.artifact_id) is None
+
+
+def test_recording_a_result_completes_an_erasure_that_waited_for_the_run(world: World) -> None:
+    request = world.upload(TEXT)
+    world.record_started(request.artifact_id)
+    world.eraser.erase(request.artifact_id, by=by_tenant("default"))
+
+    world.record_result(request.artifact_id)
+
+    assert world.artifacts.get_artifact(request.artifact_id).status is ArtifactStatus.ERASED
+    assert world.blobs.blobs == {}
+
+
+def test_every_step_on_an_erased_artifact_finishes_quietly_writing_nothing(world: World) -> None:
+    request = world.upload(TEXT)
+    world.record_result(request.artifact_id)
+    world.eraser.erase(request.artifact_id, by=by_tenant("default"))
+    events = world.stored_event_types(request.artifact_id)
+
+    world.record_started(request.artifact_id)
+    world.record_result(request.artifact_id)
+    world.record_failure(request.artifact_id, "timeout")
+
+    assert world.stored_event_types(request.artifact_id) == events
+    assert events[-1] == "ArtifactErased"

@@ -47,10 +47,10 @@ class Harness:
     ) -> None:
         self.client = client
         self.task_queue = f"test-{uuid.uuid4()}"
-        self.artifacts = in_memory_artifacts()
+        self.keys = InMemoryKeyStore()
+        self.artifacts = in_memory_artifacts(self.keys)
         self.blobs = FakeBlobStore()
         self.summarizer = summarizer or FakeSummarizer()
-        self.keys = InMemoryKeyStore()
         self.eraser = Eraser(self.artifacts, self.blobs, self.keys)
         self.activities = ArtifactActivities(
             self.artifacts, self.blobs, self.summarizer, options, eraser=self.eraser
