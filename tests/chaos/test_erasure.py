@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from uuid import UUID
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from domain.artifact import ArtifactStatus, workflow_id_for
@@ -177,7 +178,13 @@ async def test_a_file_deleted_during_extraction_is_erased_once_its_run_stops(
 
         await wait_until(gone, timeout=120, what="the artifact erased", interval=0.25)
         erased_s = time.monotonic() - deleted_at
-        await client.get_workflow_handle(workflow_id).result()
+        handle = client.get_workflow_handle(workflow_id)
+
+        async def closed() -> bool:
+            return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+        await wait_until(closed, timeout=60, what="the run closed")
+        run_status = (await handle.describe()).status
 
     app = reader(settings)
     try:
@@ -186,6 +193,7 @@ async def test_a_file_deleted_during_extraction_is_erased_once_its_run_stops(
         app.close()
     blobs = [path for path in (settings.data_dir / "blobs").rglob("*") if path.is_file()]
 
+    assert run_status == WorkflowExecutionStatus.CANCELED
     assert history[-2:] == ["ProcessingCancelled", "ArtifactErased"]
     assert blobs == []
     Figures(
