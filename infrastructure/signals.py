@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Protocol
 
@@ -38,3 +41,19 @@ def run_process(build: Callable[[Settings], Process]) -> None:
         await build(settings).run(stop)
 
     asyncio.run(main())
+    exit_now()
+
+
+def exit_now(code: int = 0) -> None:
+    """Ends a process that has stopped cleanly, without the interpreter's finalization.
+
+    Everything was stopped and closed in ``run``; what finalization would still do is tear
+    down modules while native threads that outlive them (Temporal's core runtime, gRPC's)
+    may call into Python, which aborts the process ("PyGILState_Release ... finalizing",
+    SIGABRT: seen at the end of a clean SIGTERM in fault scenario 4). So the logs and the
+    standard streams are flushed, and the process exits with ``code`` there and then.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
