@@ -95,8 +95,9 @@ def owned_artifact(
     Another tenant's artifact raises the very ``ArtifactNotFound`` an unknown id does (same
     message, same 404, and the same work done: the aggregate is loaded either way), so no
     answer tells a caller that an id exists elsewhere. An erased one raises
-    ``AlreadyErased`` (410) to whoever may reach it, unless ``erased`` admits it (DELETE:
-    a second delete is a no-op).
+    ``AlreadyErased`` (410) to whoever may reach it, and so does one being erased (its run
+    is stopping; once asked for, nothing of it is served again), unless ``erased`` admits
+    it (DELETE: a second delete is a no-op).
     """
     try:
         artifact = artifacts.get_artifact(artifact_id)
@@ -106,6 +107,11 @@ def owned_artifact(
         raise ArtifactNotFound(_not_found(artifact_id))
     if artifact.erased and not erased:
         raise AlreadyErased(f"artifact {artifact_id} was erased")
+    if artifact.erasure_pending and not erased:
+        raise AlreadyErased(
+            f"artifact {artifact_id} is being erased: its run is stopping, then everything "
+            "of it is deleted"
+        )
     return artifact
 
 

@@ -234,9 +234,14 @@ async def test_delete_of_a_run_in_flight_is_202_erasing_until_the_run_stops(
         "links": {"self": f"/artifacts/{artifact_id}"},
     }
     assert api.artifacts.get_artifact(uuid.UUID(artifact_id)).erasure_pending
-    # Until the run stops, the artifact is still there; a second delete says so again.
+    # Until the run stops, the erasure is pending; a second delete says so again.
     again = await client.delete(f"/artifacts/{artifact_id}", headers=bearer(ALPHA))
     assert again.status_code == 202
+    # And nothing of it is served any more: it is going, whatever its run still does.
+    for path in ("", "/content"):
+        gone = await client.get(f"/artifacts/{artifact_id}{path}", headers=bearer(ALPHA))
+        assert (gone.status_code, gone.json()["error"]) == (410, "artifact_erased")
+        assert "being erased" in gone.json()["detail"]
 
 
 async def test_an_admin_deleting_another_tenants_artifact_is_recorded_as_the_admin(
