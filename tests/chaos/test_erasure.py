@@ -173,10 +173,18 @@ async def test_a_file_deleted_during_extraction_is_erased_once_its_run_stops(
         assert answer.status_code == 202, answer.text
         assert answer.json()["status"] == "erasing"
 
-        async def gone() -> bool:
-            return (await alpha.get(f"/artifacts/{artifact_id}")).status_code == 410
+        # Served no more at once; erased for good once its run has stopped.
+        assert (await alpha.get(f"/artifacts/{artifact_id}")).status_code == 410
+        app = await asyncio.to_thread(reader, settings)
+        try:
 
-        await wait_until(gone, timeout=120, what="the artifact erased", interval=0.25)
+            async def erased() -> bool:
+                found = await asyncio.to_thread(app.get_artifact, artifact_id)
+                return bool(found.status is ArtifactStatus.ERASED)
+
+            await wait_until(erased, timeout=120, what="the artifact erased", interval=0.1)
+        finally:
+            app.close()
         erased_s = time.monotonic() - deleted_at
         handle = client.get_workflow_handle(workflow_id)
 
