@@ -41,7 +41,7 @@ from domain.errors import (
 from infrastructure.api.dependencies import ErasureUnavailable
 from infrastructure.api.quotas import RateLimited, StorageQuotaExceeded
 from infrastructure.api.results import ResultUnavailable
-from infrastructure.api.security import AdminOnly, Unauthorized
+from infrastructure.api.security import AdminOnly, ErasureInProgress, Unauthorized
 from infrastructure.api.uploads import (
     InvalidIdempotencyKey,
     NotMultipart,
@@ -87,6 +87,7 @@ PROBLEMS: dict[type[Exception], Kind] = {
     ArtifactNotFound: Kind(404, "artifact_not_found", "Artifact not found"),
     # Only ever to the owner (or an admin): anyone else gets the 404 of an unknown id.
     AlreadyErased: Kind(410, "artifact_erased", "Artifact erased"),
+    ErasureInProgress: Kind(410, "artifact_erasing", "Artifact being erased"),
     NoExtractedText: Kind(404, "no_text", "No extracted text"),
     ResultUnavailable: Kind(404, "result_unavailable", "Result not available"),
     ReprocessingNotAllowed: Kind(409, "reprocessing_not_allowed", "Reprocessing not allowed"),

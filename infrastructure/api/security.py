@@ -87,6 +87,11 @@ def caller_of(
     )
 
 
+class ErasureInProgress(Exception):  # noqa: N818 - a domain word
+    """The artifact is being erased (its run is stopping): nothing of it is served (410
+    ``artifact_erasing``; ``artifact_erased`` once done)."""
+
+
 def owned_artifact(
     artifacts: ArtifactsApplication, artifact_id: UUID, caller: Caller, *, erased: bool = False
 ) -> Artifact:
@@ -108,7 +113,7 @@ def owned_artifact(
     if artifact.erased and not erased:
         raise AlreadyErased(f"artifact {artifact_id} was erased")
     if artifact.erasure_pending and not erased:
-        raise AlreadyErased(
+        raise ErasureInProgress(
             f"artifact {artifact_id} is being erased: its run is stopping, then everything "
             "of it is deleted"
         )

@@ -108,7 +108,10 @@ class ArtifactsClient:
     def gone(self, artifact_id: str) -> bool:
         """True once the artifact no longer answers (erased, or never there)."""
         response = self._send("GET", f"/artifacts/{_id(artifact_id)}")
-        if response.status_code in (404, 410):
+        if response.status_code == 410:
+            # Served no more while its run stops, but gone only once erased.
+            return bool(response.json().get("error") != "artifact_erasing")
+        if response.status_code == 404:
             return True
         if not response.is_success:
             _raise_for(response)

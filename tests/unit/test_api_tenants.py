@@ -240,7 +240,7 @@ async def test_delete_of_a_run_in_flight_is_202_erasing_until_the_run_stops(
     # And nothing of it is served any more: it is going, whatever its run still does.
     for path in ("", "/content"):
         gone = await client.get(f"/artifacts/{artifact_id}{path}", headers=bearer(ALPHA))
-        assert (gone.status_code, gone.json()["error"]) == (410, "artifact_erased")
+        assert (gone.status_code, gone.json()["error"]) == (410, "artifact_erasing")
         assert "being erased" in gone.json()["detail"]
 
 

@@ -451,7 +451,10 @@ function artifactPage() {
     deletion.hidden = false;
     repeat(async () => {
       const check = await fetch(url, { headers: authHeaders(), cache: "no-store" });
-      if (check.status === 404 || check.status === 410) {
+      // 410 artifact_erasing: served no more while its run stops; gone once erased.
+      const erasing =
+        check.status === 410 && (await check.json()).error === "artifact_erasing";
+      if (check.status === 404 || (check.status === 410 && !erasing)) {
         backToList();
         return false;
       }
