@@ -21,7 +21,6 @@ import structlog
 
 from application.artifacts import ArtifactsApplication
 from application.ports import BlobStore, KeyStore
-from domain.artifact import Artifact
 
 log = structlog.get_logger(__name__)
 
@@ -59,34 +58,35 @@ class Eraser:
     def erase(self, artifact_id: UUID, *, by: str, reason: str = "request") -> Erasure:
         """Erases the artifact, or starts to (``PENDING``) when a run is in flight; raises
         ``ArtifactNotFound`` for an unknown id."""
-        already = self._artifacts.get_artifact(artifact_id).erased
+        if self._artifacts.get_artifact(artifact_id).erased:
+            # Nothing to record: what an interrupted erasure may have left is deleted again.
+            self._delete_everything(artifact_id)
+            return Erasure.ALREADY
         if not self._artifacts.request_erasure(artifact_id, by=by, reason=reason):
             log.info("erasure_pending", artifact_id=str(artifact_id), reason=reason)
             return Erasure.PENDING
-        self._erase_now(artifact_id, by=by, reason=reason, log_it=not already)
-        return Erasure.ALREADY if already else Erasure.ERASED
+        self._erase_now(artifact_id, by=by, reason=reason)
+        return Erasure.ERASED
 
     def complete_pending(self, artifact_id: UUID) -> bool:
         """Erases the artifact if an erasure waits for its run to stop and the run has
-        stopped (recorded its outcome); returns whether it did."""
+        stopped (recorded its outcome); returns whether it did. ``ArtifactErased`` names
+        who asked and why, as ``ErasureRequested`` recorded them."""
         artifact = self._artifacts.get_artifact(artifact_id)
-        if not (artifact.erasure_pending and artifact.has_outcome):
+        if artifact.erasure is None or artifact.erased or not artifact.has_outcome:
             return False
-        assert artifact.erasure is not None
         self._erase_now(artifact_id, by=artifact.erasure["by"], reason=artifact.erasure["reason"])
         return True
 
-    def _erase_now(self, artifact_id: UUID, *, by: str, reason: str, log_it: bool = True) -> None:
+    def _erase_now(self, artifact_id: UUID, *, by: str, reason: str) -> None:
         # The event first: from then on nothing reads or writes the artifact (the domain
         # refuses), so no new blob can appear behind the deletions. Then the blobs, then
         # the key. Each step is repeated by a second erasure, should one be interrupted.
         self._artifacts.record_erased(artifact_id, by=by, reason=reason)
+        self._delete_everything(artifact_id)
+        log.info("artifact_erased", artifact_id=str(artifact_id), reason=reason)
+
+    def _delete_everything(self, artifact_id: UUID) -> None:
         for location in self._artifacts.blob_locations(artifact_id):
             self._blob_store.delete(location)
         self._keys.destroy_key(artifact_id)
-        if log_it:
-            log.info("artifact_erased", artifact_id=str(artifact_id), reason=reason)
-
-
-def is_owner(artifact: Artifact, tenant: str) -> bool:
-    return bool(artifact.tenant == tenant)
